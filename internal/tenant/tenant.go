@@ -1,0 +1,69 @@
+// Package tenant holds the tenant entity and its pure rules. A tenant is the unit of
+// isolation: every other entity belongs to exactly one tenant, and every store method
+// takes the tenant explicitly.
+//
+// This package must never import a store, an HTTP package or anything with side effects.
+package tenant
+
+import (
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/ninesid/nines/internal/field"
+)
+
+// Status is the lifecycle state of a tenant. A disabled tenant keeps its data but its
+// users cannot sign in.
+type Status string
+
+const (
+	StatusActive   Status = "active"
+	StatusDisabled Status = "disabled"
+)
+
+// Valid reports whether s is a known status.
+func (s Status) Valid() bool { return s == StatusActive || s == StatusDisabled }
+
+// Tenant is one isolated customer of the identity provider.
+type Tenant struct {
+	ID          uuid.UUID
+	Slug        string // URL-safe, unique, immutable; the issuer path is /t/{slug}
+	DisplayName string
+	Status      Status
+	Version     int64 // optimistic-concurrency counter, incremented by every update
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+var slugPattern = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// reserved slugs would collide with paths the edge or the admin tier own.
+var reserved = map[string]bool{"admin": true, "api": true, "static": true, "assets": true,
+	"healthz": true, "readyz": true, "metrics": true, "well-known": true}
+
+// Validate reports every problem with t's client-settable fields.
+func (t Tenant) Validate() field.Errors {
+	var es field.Errors
+	switch {
+	case t.Slug == "":
+		es.Add("slug", "is required")
+	case !slugPattern.MatchString(t.Slug):
+		es.Add("slug", "must be 1-63 lowercase letters, digits or inner hyphens")
+	case reserved[t.Slug]:
+		es.Add("slug", "is reserved")
+	}
+	switch {
+	case strings.TrimSpace(t.DisplayName) == "":
+		es.Add("display_name", "is required")
+	case len(t.DisplayName) > 200 || !utf8.ValidString(t.DisplayName):
+		es.Add("display_name", "must be valid UTF-8 of at most 200 bytes")
+	}
+	if !t.Status.Valid() {
+		es.Add("status", `must be "active" or "disabled"`)
+	}
+	return es
+}
