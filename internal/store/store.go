@@ -9,6 +9,7 @@ package store
 
 import (
 	"errors"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -66,4 +67,13 @@ func (o ListOptions) Normalize() ListOptions {
 type Page[T any] struct {
 	Items []T
 	Next  uuid.UUID
+}
+
+// DBHealth is one database's state, reported in /readyz detail and the logs.
+type DBHealth struct {
+	Name    string    `json:"name"` // host:port or file path; never a password
+	Role    string    `json:"role"` // "primary" or "replica"
+	Healthy bool      `json:"healthy"`
+	Error   string    `json:"error,omitempty"`
+	Since   time.Time `json:"since"` // when Healthy last changed
 }
