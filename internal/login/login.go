@@ -1,0 +1,38 @@
+// Package login will serve end-user flows: hosted login pages and the OIDC/OAuth 2.0
+// endpoints. It runs in the login tier, which reads entity data from read replicas only
+// and never writes the entity store (ARCHITECTURE.md §1, §3).
+//
+// This file is the boundary: the reader interfaces the login tier is handed. None has a
+// write method, and no package under internal/login may import a store implementation or
+// the admin tier — boundary_test.go enforces both. Writes the login tier needs (last
+// sign-in time, failed-attempt counters) go through one named command interface, which a
+// later version turns into asynchronous commands on the broker.
+package login
+
+import (
+	"context"
+
+	"github.com/google/uuid"
+
+	"github.com/ninesid/nines/internal/client"
+	"github.com/ninesid/nines/internal/tenant"
+	"github.com/ninesid/nines/internal/user"
+)
+
+// TenantReader resolves the tenant of an issuer path.
+type TenantReader interface {
+	TenantBySlug(ctx context.Context, slug string) (tenant.Tenant, error)
+}
+
+// UserReader finds the user signing in and what goes into their tokens.
+type UserReader interface {
+	User(ctx context.Context, tenantID, id uuid.UUID) (user.User, error)
+	UserByUsername(ctx context.Context, tenantID uuid.UUID, username string) (user.User, error)
+	UserByEmail(ctx context.Context, tenantID uuid.UUID, email string) (user.User, error)
+	GroupsOfUser(ctx context.Context, tenantID, userID uuid.UUID) ([]user.Group, error)
+}
+
+// ApplicationReader finds the OAuth client of a request.
+type ApplicationReader interface {
+	ApplicationByClientID(ctx context.Context, tenantID uuid.UUID, clientID string) (client.Application, error)
+}

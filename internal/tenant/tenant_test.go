@@ -1,0 +1,38 @@
+package tenant
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestValidate(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		t      Tenant
+		fields []string
+	}{
+		{"ok", Tenant{Slug: "acme", DisplayName: "Acme", Status: StatusActive}, nil},
+		{"ok with digits and hyphen", Tenant{Slug: "acme-2", DisplayName: "Acme", Status: StatusDisabled}, nil},
+		{"upper case", Tenant{Slug: "Acme", DisplayName: "Acme", Status: StatusActive}, []string{"slug"}},
+		{"trailing hyphen", Tenant{Slug: "acme-", DisplayName: "Acme", Status: StatusActive}, []string{"slug"}},
+		{"too long", Tenant{Slug: strings.Repeat("a", 64), DisplayName: "A", Status: StatusActive}, []string{"slug"}},
+		{"reserved", Tenant{Slug: "admin", DisplayName: "A", Status: StatusActive}, []string{"slug"}},
+		{"path traversal", Tenant{Slug: "../x", DisplayName: "A", Status: StatusActive}, []string{"slug"}},
+		{"everything wrong", Tenant{Slug: "", DisplayName: " ", Status: "x"}, []string{"slug", "display_name", "status"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := map[string]bool{}
+			for _, e := range tt.t.Validate() {
+				got[e.Field] = true
+			}
+			if len(got) != len(tt.fields) {
+				t.Fatalf("problems on %v, want %v", got, tt.fields)
+			}
+			for _, f := range tt.fields {
+				if !got[f] {
+					t.Errorf("no problem on %s", f)
+				}
+			}
+		})
+	}
+}
