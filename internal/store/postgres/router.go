@@ -1,0 +1,123 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ninesid/nines/internal/store"
+	"github.com/ninesid/nines/internal/store/sqlstore"
+)
+
+// replica is one streaming replica: its pool for reads and the prober's own connection,
+// so that a probe never waits behind busy reads for a pooled connection.
+type replica struct {
+	*health
+	pool *pgxpool.Pool
+	db   *sql.DB
+
+	probeCfg  *pgx.ConnConfig
+	probeConn *pgx.Conn // used by one probe at a time: probes of a replica never overlap
+}
+
+// router is the sqlstore.ReadRouter over the replicas: round robin over the healthy
+// ones, fail-over within the call on a connection fault, and a prober that marks
+// replicas down and up in the background.
+type router struct {
+	replicas []*replica
+	fallback *sql.DB // the primary when Options.PrimaryFallback, else nil
+	interval time.Duration
+	timeout  time.Duration
+
+	up   atomic.Pointer[[]*replica] // the healthy replicas, rebuilt on every change
+	next atomic.Uint64
+	mu   sync.Mutex // serialises rebuilds of up
+
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+// Read runs fn on the next healthy replica; when fn fails there with a connection
+// fault, the replica is marked down and fn runs on the following one, each replica at
+// most once. With none left it reads the fallback, or returns store.ErrUnavailable.
+func (r *router) Read(ctx context.Context, fn func(ctx context.Context, db *sql.DB) error) error {
+	ups := *r.up.Load()
+	var last error
+	if n := uint64(len(ups)); n > 0 {
+		start := r.next.Add(1)
+		for i := range n {
+			rep := ups[(start+i)%n]
+			if !rep.healthy() {
+				continue // marked down since the snapshot
+			}
+			err := fn(ctx, rep.db)
+			switch classify(ctx, err) {
+			case final:
+				return err
+			case failover:
+				if r.update(rep, err, time.Now()) {
+					r.rebuild()
+				}
+			}
+			last = err
+		}
+	}
+	return r.withoutReplica(ctx, fn, last)
+}
+
+func (r *router) withoutReplica(ctx context.Context, fn func(ctx context.Context, db *sql.DB) error, last error) error {
+	if r.fallback != nil {
+		err := fn(ctx, r.fallback)
+		if classify(ctx, err) != final {
+			return fmt.Errorf("postgres: no replica, and the primary failed: %w: %w", store.ErrUnavailable, err)
+		}
+		return err
+	}
+	if last != nil {
+		return fmt.Errorf("postgres: no replica could serve the read: %w (last error: %w)", store.ErrUnavailable, last)
+	}
+	return fmt.Errorf("postgres: no healthy replica: %w", store.ErrUnavailable)
+}
+
+// update records the outcome of a read or a probe on rep that began at began, and
+// reports a change of state. Going down also drops rep's pooled connections: they died
+// with the server, and would otherwise fail one read each once it is back.
+func (r *router) update(rep *replica, err error, began time.Time) bool {
+	if !rep.set(err, began) {
+		return false
+	}
+	if err != nil && rep.pool != nil {
+		rep.pool.Reset()
+	}
+	return true
+}
+
+// rebuild publishes the current set of healthy replicas, in configuration order.
+func (r *router) rebuild() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ups := make([]*replica, 0, len(r.replicas))
+	for _, rep := range r.replicas {
+		if rep.healthy() {
+			ups = append(ups, rep)
+		}
+	}
+	r.up.Store(&ups)
+}
+
+// health reports every replica's state.
+func (r *router) health() []store.DBHealth {
+	hs := make([]store.DBHealth, len(r.replicas))
+	for i, rep := range r.replicas {
+		hs[i] = rep.report()
+	}
+	return hs
+}
+
+var _ sqlstore.ReadRouter = (*router)(nil)

@@ -1,0 +1,183 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/ninesid/nines/internal/store"
+)
+
+// These tests drive the router's logic with stand-in databases: fn never touches the
+// *sql.DB, it only tells them apart. The tests against real replicas are in
+// replica_test.go.
+
+// fakeRouter returns a router over n healthy replicas (and a fallback when asked) whose
+// databases are told apart by identity, and a lookup from database to name.
+func fakeRouter(t *testing.T, n int, fallback bool, log *slog.Logger) (*router, map[*sql.DB]string) {
+	t.Helper()
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	r := &router{}
+	names := map[*sql.DB]string{}
+	for i := range n {
+		db := new(sql.DB)
+		name := fmt.Sprintf("127.0.0.1:%d", 5001+i)
+		names[db] = name
+		h := newHealth(name, "replica", "", log, time.Now)
+		h.set(nil, time.Now())
+		r.replicas = append(r.replicas, &replica{health: h, db: db})
+	}
+	if fallback {
+		r.fallback = new(sql.DB)
+		names[r.fallback] = "primary"
+	}
+	r.rebuild()
+	return r, names
+}
+
+var errReset = fmt.Errorf("read: %w", syscall.ECONNRESET)
+
+// readOn runs one read; fail maps a database name to the error fn returns there.
+func readOn(r *router, names map[*sql.DB]string, fail map[string]error) (served string, tried []string, err error) {
+	err = r.Read(context.Background(), func(_ context.Context, db *sql.DB) error {
+		name := names[db]
+		tried = append(tried, name)
+		served = name
+		return fail[name]
+	})
+	return served, tried, err
+}
+
+func TestRouterRoundRobin(t *testing.T) {
+	r, names := fakeRouter(t, 3, false, nil)
+	count := map[string]int{}
+	for range 300 {
+		served, _, err := readOn(r, names, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		count[served]++
+	}
+	for _, name := range []string{"127.0.0.1:5001", "127.0.0.1:5002", "127.0.0.1:5003"} {
+		if count[name] != 100 {
+			t.Errorf("reads per replica = %v, want 100 each", count)
+		}
+	}
+}
+
+func TestRouterOutcomes(t *testing.T) {
+	down := "127.0.0.1:5001"
+	tests := []struct {
+		name      string
+		fallback  bool
+		fail      map[string]error
+		wantErr   error // errors.Is; nil means success
+		wantTries int
+		wantDown  bool // is replica 5001 marked down afterwards
+	}{
+		{"domain error is the answer", false, map[string]error{down: store.ErrNotFound, "127.0.0.1:5002": store.ErrNotFound}, store.ErrNotFound, 1, false},
+		{"SQL error is the answer", false, map[string]error{down: &pgconn.PgError{Code: "42P01"}, "127.0.0.1:5002": &pgconn.PgError{Code: "42P01"}}, &pgconn.PgError{}, 1, false},
+		{"connection fault fails over", false, map[string]error{down: errReset}, nil, 2, true},
+		{"recovery conflict moves on, replica stays up", false, map[string]error{down: &pgconn.PgError{Code: "40001"}}, nil, 2, false},
+		{"every replica lost, no fallback", false, map[string]error{down: errReset, "127.0.0.1:5002": errReset}, store.ErrUnavailable, 2, true},
+		{"every replica lost, fallback reads the primary", true, map[string]error{down: errReset, "127.0.0.1:5002": errReset}, nil, 3, true},
+		{"fallback lost too", true, map[string]error{down: errReset, "127.0.0.1:5002": errReset, "primary": errReset}, store.ErrUnavailable, 3, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, names := fakeRouter(t, 2, tt.fallback, nil)
+			r.next.Store(uint64(len(r.replicas)) - 1) // the next read starts at replica 5001
+			_, tried, err := readOn(r, names, tt.fail)
+			if !matches(err, tt.wantErr) {
+				t.Errorf("Read error = %v, want %v", err, tt.wantErr)
+			}
+			if len(tried) != tt.wantTries || tried[0] != down {
+				t.Errorf("tried %v, want %d databases starting with %s", tried, tt.wantTries, down)
+			}
+			if got := !r.replicas[0].healthy(); got != tt.wantDown {
+				t.Errorf("replica %s down = %v, want %v", down, got, tt.wantDown)
+			}
+		})
+	}
+}
+
+func matches(err, want error) bool {
+	if want == nil || err == nil {
+		return err == want
+	}
+	var pe *pgconn.PgError
+	if errors.As(want, &pe) {
+		return errors.As(err, &pe)
+	}
+	return errors.Is(err, want)
+}
+
+func TestRouterSkipsDownReplicaAndLogsOnce(t *testing.T) {
+	var buf syncBuffer
+	r, names := fakeRouter(t, 2, false, slog.New(slog.NewTextHandler(&buf, nil)))
+	fail := map[string]error{"127.0.0.1:5001": errReset}
+	for range 10 {
+		served, _, err := readOn(r, names, fail)
+		if err != nil || served != "127.0.0.1:5002" {
+			t.Fatalf("read served by %s, %v; want 127.0.0.1:5002, nil", served, err)
+		}
+	}
+	if n := strings.Count(buf.String(), "database down"); n != 1 {
+		t.Errorf("log has %d 'database down' lines, want 1:\n%s", n, buf.String())
+	}
+	h := r.health()
+	if h[0].Healthy || !strings.Contains(h[0].Error, "connection reset") || !h[1].Healthy {
+		t.Errorf("health = %+v, want 5001 down with its error, 5002 up", h)
+	}
+}
+
+// syncBuffer is a bytes.Buffer for a logger written from several goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestHealthIgnoresStaleSuccess(t *testing.T) {
+	h := newHealth("127.0.0.1:5001", "replica", "", slog.New(slog.DiscardHandler), time.Now)
+	h.set(nil, time.Now())
+	probeBegan := time.Now()
+	h.set(errReset, time.Now()) // a read saw the server die while the probe ran
+	steps := []struct {
+		name  string
+		began time.Time
+		want  bool
+	}{
+		{"probe that began before the failure", probeBegan, false},
+		{"probe that began after it", time.Now(), true},
+	}
+	for _, s := range steps {
+		h.set(nil, s.began)
+		if got := h.healthy(); got != s.want {
+			t.Errorf("after a success from a %s: healthy = %v, want %v", s.name, got, s.want)
+		}
+	}
+}
