@@ -1,0 +1,123 @@
+package admin
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/ninesid/nines/internal/apitoken"
+	"github.com/ninesid/nines/internal/requestid"
+	"github.com/ninesid/nines/internal/store"
+	"github.com/ninesid/nines/internal/tenant"
+)
+
+// call is one request on its way through a route: who made it and, for routes under
+// /tenants/{tenant}, the tenant it addresses.
+type call struct {
+	w      http.ResponseWriter
+	r      *http.Request
+	route  route
+	token  apitoken.Token
+	tenant tenant.Tenant
+}
+
+func (a *API) handler(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := &call{w: w, r: r, route: rt}
+		defer func() {
+			if v := recover(); v != nil {
+				a.writeProblem(w, r, fmt.Errorf("panic: %v", v))
+			}
+		}()
+		if err := a.serve(c); err != nil {
+			a.writeProblem(w, r, err)
+		}
+	})
+}
+
+// serve authenticates, authorises and resolves the tenant, then runs the route: every
+// route goes through the same steps, so none can skip one.
+func (a *API) serve(c *call) error {
+	if c.route.Access == public {
+		return c.route.Handle(a, c)
+	}
+	tok, err := a.authenticate(c.r)
+	if err != nil {
+		return err
+	}
+	c.token = tok
+	if c.route.Access == global && !tok.Global() {
+		a.denied(c, "tenant-scoped token on a global route")
+		return forbidden()
+	}
+	if strings.Contains(c.route.Path, "{tenant}") {
+		if err := a.resolveTenant(c); err != nil {
+			return err
+		}
+	}
+	return c.route.Handle(a, c)
+}
+
+var errUnauthorized = &problem{Type: typeUnauthorized, Title: "Unauthorized", Status: http.StatusUnauthorized,
+	Detail: "a valid admin API token is required: Authorization: Bearer <token>"}
+
+// authenticate finds the token presented as "Authorization: Bearer <token>" (RFC 6750
+// §2.1). A missing, unknown or expired token is 401 with WWW-Authenticate.
+func (a *API) authenticate(r *http.Request) (apitoken.Token, error) {
+	fail := func(reason string, tok apitoken.Token) (apitoken.Token, error) {
+		attrs := []any{"reason", reason, "method", r.Method, "path", r.URL.Path,
+			"remote", r.RemoteAddr, "request_id", requestid.FromContext(r.Context())}
+		if tok.ID != uuid.Nil {
+			attrs = append(attrs, "token_id", tok.ID.String())
+		}
+		a.log.WarnContext(r.Context(), "admin auth failed", attrs...)
+		return apitoken.Token{}, errUnauthorized
+	}
+	scheme, raw, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	raw = strings.TrimSpace(raw)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || raw == "" {
+		return fail("missing or malformed Authorization header", apitoken.Token{})
+	}
+	tok, err := a.store.APITokenByDigest(r.Context(), apitoken.Digest(raw))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return fail("unknown token", apitoken.Token{})
+	case err != nil:
+		return apitoken.Token{}, err
+	case tok.Expired(a.now()):
+		return fail("expired token", tok)
+	}
+	return tok, nil
+}
+
+// resolveTenant loads the {tenant} of the path. A scoped token gets 403 for any tenant
+// but its own, whether or not that tenant exists, so it cannot probe for slugs.
+func (a *API) resolveTenant(c *call) error {
+	t, err := a.store.TenantBySlug(c.r.Context(), c.r.PathValue("tenant"))
+	switch {
+	case err != nil && !isNotFound(err):
+		return err
+	case !c.token.Global() && (err != nil || t.ID != c.token.TenantID):
+		a.denied(c, "tenant-scoped token on another tenant")
+		return forbidden()
+	case err != nil:
+		return notFound("tenant")
+	}
+	c.tenant = t
+	return nil
+}
+
+func (a *API) denied(c *call, reason string) {
+	a.log.WarnContext(c.r.Context(), "admin access denied", "reason", reason, "method", c.r.Method,
+		"route", c.route.Path, "token_id", c.token.ID.String(), "request_id", requestid.FromContext(c.r.Context()))
+}
+
+// audit records one admin change (ARCHITECTURE §7). It never logs a body.
+func (a *API) audit(c *call, entityID string) {
+	a.log.InfoContext(c.r.Context(), "admin change", "method", c.r.Method, "route", c.route.Path,
+		"tenant", c.tenant.Slug, "entity_id", entityID, "token_id", c.token.ID.String(),
+		"request_id", requestid.FromContext(c.r.Context()))
+}
