@@ -1,0 +1,105 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/ninesid/nines/internal/store"
+)
+
+// phase is where a server is in its life; only phaseReady takes traffic.
+type phase int32
+
+const (
+	phaseStarting phase = iota
+	phaseReady
+	phaseShuttingDown
+)
+
+func (p phase) String() string {
+	switch p {
+	case phaseReady:
+		return "ready"
+	case phaseShuttingDown:
+		return "shutting_down"
+	}
+	return "starting"
+}
+
+// healthCheckTimeout bounds the database checks of one /readyz call.
+const healthCheckTimeout = 2 * time.Second
+
+// health serves /healthz and /readyz.
+type health struct {
+	phase                 atomic.Int32
+	role                  Role
+	region, cluster, zone string
+	databases             func(ctx context.Context) []store.DBHealth
+}
+
+func (h *health) set(p phase) { h.phase.Store(int32(p)) }
+
+// readiness is the /readyz body. Mode and ReadOnly are there so a later read-only mode
+// (primary down: serve reads, refuse writes with 503) can report itself without a
+// format change.
+type readiness struct {
+	Status    string           `json:"status"` // ready, degraded, starting, shutting_down, unavailable
+	Role      Role             `json:"role"`
+	Region    string           `json:"region"`
+	Cluster   string           `json:"cluster"`
+	Zone      string           `json:"zone"`
+	Mode      string           `json:"mode"` // "normal" for now
+	ReadOnly  bool             `json:"read_only"`
+	Databases []store.DBHealth `json:"databases"`
+}
+
+func (h *health) mount(mux *http.ServeMux) {
+	mux.HandleFunc("GET /healthz", h.healthz)
+	mux.HandleFunc("GET /readyz", h.readyz)
+}
+
+// healthz answers 200 while the process can answer at all (liveness).
+func (h *health) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyz answers 200 when this process should get traffic: it has started, is not
+// shutting down, and at least one database it reads from is healthy (a dead replica is
+// listed with its error, but costs no readiness while the others serve).
+func (h *health) readyz(w http.ResponseWriter, r *http.Request) {
+	body := readiness{Role: h.role, Region: h.region, Cluster: h.cluster, Zone: h.zone, Mode: "normal",
+		Databases: []store.DBHealth{}}
+	p := phase(h.phase.Load())
+	code := http.StatusServiceUnavailable
+	body.Status = p.String()
+	if p == phaseReady {
+		ctx, cancel := context.WithTimeout(r.Context(), healthCheckTimeout)
+		defer cancel()
+		body.Databases = h.databases(ctx)
+		healthy := 0
+		for _, d := range body.Databases {
+			if d.Healthy {
+				healthy++
+			}
+		}
+		switch {
+		case healthy == 0:
+			body.Status = "unavailable"
+		case healthy < len(body.Databases):
+			body.Status, code = "degraded", http.StatusOK
+		default:
+			code = http.StatusOK
+		}
+	}
+	writeJSON(w, code, body)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,150 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ninesid/nines/internal/admin"
+	"github.com/ninesid/nines/internal/config"
+	"github.com/ninesid/nines/internal/password"
+)
+
+// HTTP server limits. WriteTimeout bounds a whole response, so it must exceed the
+// slowest legitimate request (a password hash queued for a slot is about 2s).
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 30 * time.Second
+	writeTimeout      = 60 * time.Second
+	idleTimeout       = 120 * time.Second
+	maxHeaderBytes    = 64 << 10
+)
+
+// serveSpec is what differs between the roles that serve HTTP.
+type serveSpec struct {
+	migrate         bool // run migrations before serving
+	primaryFallback bool // reads may go to the primary when no replica is healthy
+	admin           bool // mount the admin API
+}
+
+// serve runs an HTTP-serving role: open and migrate the store, listen, ensure the
+// bootstrap admin token, serve until ctx is cancelled, then shut down gracefully:
+// not ready → ShutdownDelay → drain within ShutdownTimeout → close the store.
+func serve(ctx context.Context, o Options, spec serveSpec) (err error) {
+	cfg, logger := o.Config, slog.Default()
+
+	b, err := openBackend(ctx, cfg, backendSpec{primaryFallback: spec.primaryFallback, logger: logger})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := b.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("close store: %w", cerr))
+		}
+	}()
+	if spec.migrate {
+		if err := b.Migrate(ctx); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+	}
+
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer ln.Close() // Server.Shutdown closes it too; this covers the early returns
+	addr := ln.Addr().String()
+	if cfg.PublicURLDerived() {
+		cfg.PublicURL = config.DerivePublicURL(addr) // port 0 becomes the bound port
+	}
+	adminURL := cfg.PublicURL + admin.Prefix
+
+	st := b.Store()
+	tokenFile := ""
+	if cfg.Embedded() {
+		tokenFile = cfg.BootstrapTokenFile()
+	}
+	created, err := bootstrap{st: st, token: cfg.BootstrapAdminToken, file: tokenFile, adminURL: adminURL, console: o.Console}.ensure(ctx)
+	if err != nil {
+		return err
+	}
+	if created {
+		logger.Info("bootstrap admin token created", "configured", cfg.BootstrapAdminToken != "")
+	}
+
+	h := &health{role: o.Role, region: cfg.Region, cluster: cfg.Cluster, zone: cfg.Zone, databases: b.Health}
+	mux := http.NewServeMux()
+	h.mount(mux)
+	if spec.admin {
+		admin.New(admin.Config{
+			Store:     st,
+			Passwords: password.New(password.Config{}),
+			PublicURL: cfg.PublicURL,
+			Logger:    logger,
+		}).Mount(mux)
+	}
+	srv := newHTTPServer(ctx, logger, chain(logger, mux))
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		return shutdown(o, h, srv, logger)
+	})
+
+	// Logged before readiness turns on, so whoever sees /readyz 200 finds the line.
+	logger.Info("nines started", "role", o.Role, "listen", addr, "admin_api", adminURL, "config", &cfg)
+	h.set(phaseReady)
+	if o.Ready != nil {
+		o.Ready(addr, cfg.PublicURL)
+	}
+	return g.Wait()
+}
+
+// newHTTPServer returns a server with bounded timeouts and header size. Requests get a
+// context that is not cancelled when ctx is, so that draining lets them finish.
+func newHTTPServer(ctx context.Context, logger *slog.Logger, h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+}
+
+// shutdown stops taking traffic: /readyz turns 503 at once, the server keeps serving for
+// ShutdownDelay (load balancers notice and stop sending), then drains in-flight requests
+// within ShutdownTimeout.
+func shutdown(o Options, h *health, srv *http.Server, logger *slog.Logger) error {
+	h.set(phaseShuttingDown)
+	logger.Info("shutting down", "delay", o.Config.ShutdownDelay, "timeout", o.Config.ShutdownTimeout)
+	if o.NotReady != nil {
+		o.NotReady()
+	}
+	if d := o.Config.ShutdownDelay; d > 0 {
+		time.Sleep(d)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), o.Config.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("drain: %w", err)
+	}
+	logger.Info("http server drained")
+	return nil
+}

@@ -1,0 +1,74 @@
+package config
+
+import (
+	"net"
+	"net/url"
+	"path/filepath"
+	"time"
+)
+
+// Config is every setting of the nines server. The struct tags are the contract: each
+// field has a flag (--http-addr) and an environment variable (NINES_HTTP_ADDR). Call
+// Validate before use; it fills the derived defaults.
+type Config struct {
+	HTTPAddr  string `name:"http-addr" env:"NINES_HTTP_ADDR" default:"127.0.0.1:8080" help:"Address (host:port) the HTTP server listens on."`
+	PublicURL string `name:"public-url" env:"NINES_PUBLIC_URL" help:"External base URL (absolute http or https, no query or fragment). Default: http:// + the listen address."`
+	DataDir   string `name:"data-dir" env:"NINES_DATA_DIR" default:"./nines-data" type:"path" help:"Directory for the embedded database and local state; created 0700."`
+
+	DatabaseURL string   `name:"database-url" env:"NINES_DATABASE_URL" help:"PostgreSQL primary (postgres:// or postgresql://). Empty: embedded SQLite at <data dir>/nines.db."`
+	ReplicaURLs []string `name:"replica-urls" env:"NINES_REPLICA_URLS" sep:"," help:"Comma-separated PostgreSQL read replicas; needs --database-url."`
+	NATSURL     string   `name:"nats-url" env:"NINES_NATS_URL" help:"NATS server URLs (nats:// or tls://, comma-separated). Empty: embedded. Not used yet."`
+
+	BootstrapAdminToken Secret `name:"bootstrap-admin-token" env:"NINES_BOOTSTRAP_ADMIN_TOKEN" help:"A global admin API token (at least 32 characters) ensured at start. Empty: one is generated on first start and printed once."`
+	KEK                 Secret `name:"kek" env:"NINES_KEK" help:"Key-encryption key: base64 of 32 random bytes. Prefer --kek-file."`
+	KEKFile             string `name:"kek-file" env:"NINES_KEK_FILE" help:"File holding the key-encryption key (base64 of 32 bytes), e.g. a mounted secret."`
+
+	Region  string `name:"region" env:"NINES_REGION" help:"Region label (DNS label) for readiness, logs and metrics."`
+	Cluster string `name:"cluster" env:"NINES_CLUSTER" help:"Cluster label (DNS label)."`
+	Zone    string `name:"zone" env:"NINES_ZONE" help:"Availability-zone label (DNS label)."`
+
+	LogLevel        string        `name:"log-level" env:"NINES_LOG_LEVEL" default:"info" help:"debug, info, warn or error."`
+	ShutdownDelay   time.Duration `name:"shutdown-delay" env:"NINES_SHUTDOWN_DELAY" default:"0s" help:"On SIGTERM, how long to stay up reporting not-ready before draining. On Kubernetes set it to a few seconds (e.g. 5s) so endpoints stop sending traffic first."`
+	ShutdownTimeout time.Duration `name:"shutdown-timeout" env:"NINES_SHUTDOWN_TIMEOUT" default:"15s" help:"Grace period for in-flight requests to finish while draining."`
+
+	// Environ is the process environment checked for unknown NINES_ names; nil means
+	// os.Environ(). Tests set it.
+	Environ []string `kong:"-"`
+
+	kek              []byte // decoded key-encryption key, set by Validate
+	publicURLDerived bool   // PublicURL was derived from HTTPAddr
+}
+
+// Embedded reports whether the embedded SQLite database is used (no DatabaseURL).
+func (c *Config) Embedded() bool { return c.DatabaseURL == "" }
+
+// SQLitePath is the embedded database file.
+func (c *Config) SQLitePath() string { return filepath.Join(c.DataDir, "nines.db") }
+
+// BootstrapTokenFile is where a generated bootstrap admin token is written on the
+// embedded default.
+func (c *Config) BootstrapTokenFile() string {
+	return filepath.Join(c.DataDir, "bootstrap-admin-token")
+}
+
+// KEKBytes is the decoded key-encryption key (nil when none is configured). Valid only
+// after Validate returned nil.
+func (c *Config) KEKBytes() []byte { return c.kek }
+
+// PublicURLDerived reports whether PublicURL was not set and was derived from HTTPAddr;
+// a server that binds port 0 then replaces it with the bound address.
+func (c *Config) PublicURLDerived() bool { return c.publicURLDerived }
+
+// DerivePublicURL is the default public URL for a listen address: http:// + host:port,
+// with a wildcard or missing host shown as localhost.
+func DerivePublicURL(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://" + addr
+	}
+	switch host {
+	case "", "0.0.0.0", "::":
+		host = "localhost"
+	}
+	return (&url.URL{Scheme: "http", Host: net.JoinHostPort(host, port)}).String()
+}
