@@ -47,9 +47,7 @@ func (a *API) createTenant(c *call) error {
 		return err
 	}
 	t := tenant.Tenant{Slug: in.Slug, DisplayName: in.DisplayName, Status: in.Status}
-	if t.Status == "" {
-		t.Status = tenant.StatusActive
-	}
+	t.ApplyDefaults()
 	if err := t.Validate().Err(); err != nil {
 		return err
 	}
@@ -109,6 +107,7 @@ func (p tenantPatch) apply(t *tenant.Tenant) error {
 	if p.Status.Set {
 		t.Status = p.Status.Value
 	}
+	t.ApplyDefaults()
 	return append(es, t.Validate()...).Err()
 }
 

@@ -23,6 +23,7 @@ func check(doc *document, dir string) problems {
 		if t.Status != nil {
 			tt.Status = tenant.Status(*t.Status)
 		}
+		tt.ApplyDefaults()
 		ps.addFields(p, tt.Validate())
 		dup(&ps, slugs, t.Slug, join(p, "slug"))
 		checkUsers(&ps, t, p, dir)

@@ -63,9 +63,15 @@ type Application struct {
 	GrantTypes              []string
 	ResponseTypes           []string
 	TokenEndpointAuthMethod string
-	Version                 int64
-	CreatedAt               time.Time
-	UpdatedAt               time.Time
+	// IDTokenSignedResponseAlg is the JWS algorithm of this client's ID tokens and
+	// access tokens (RFC 7591 name): RS256 (default, required by OIDC), ES256 or EdDSA.
+	IDTokenSignedResponseAlg string
+	// JWKS is the client's public key set (RFC 7591 "jwks", JSON) for private_key_jwt
+	// client authentication; empty otherwise.
+	JWKS      []byte
+	Version   int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // LogValue keeps the secret digest out of logs.
@@ -92,6 +98,9 @@ func (a *Application) ApplyDefaults() {
 		} else {
 			a.TokenEndpointAuthMethod = AuthSecretBasic
 		}
+	}
+	if a.IDTokenSignedResponseAlg == "" {
+		a.IDTokenSignedResponseAlg = "RS256"
 	}
 	if a.RedirectURIs == nil {
 		a.RedirectURIs = []string{}
@@ -145,6 +154,11 @@ func (a Application) Validate() field.Errors {
 		es.Add("token_endpoint_auth_method", `a public client must use "none"`)
 	case a.Type == Confidential && m == AuthNone:
 		es.Add("token_endpoint_auth_method", `a confidential client cannot use "none"`)
+	}
+	switch a.IDTokenSignedResponseAlg {
+	case "RS256", "ES256", "EdDSA":
+	default:
+		es.Add("id_token_signed_response_alg", `must be "RS256", "ES256" or "EdDSA"`)
 	}
 	needsRedirect := slices.Contains(a.GrantTypes, GrantAuthorizationCode)
 	if needsRedirect && len(a.RedirectURIs) == 0 {

@@ -11,6 +11,7 @@ package login
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -35,4 +36,15 @@ type UserReader interface {
 // ApplicationReader finds the OAuth client of a request.
 type ApplicationReader interface {
 	ApplicationByClientID(ctx context.Context, tenantID uuid.UUID, clientID string) (client.Application, error)
+}
+
+// Recorder is the login tier's one way to write to the entity store: facts about
+// sign-ins. On the embedded default it writes through; the next version publishes them as
+// asynchronous commands. A Recorder error never fails a sign-in that otherwise succeeded.
+type Recorder interface {
+	// SignedIn records a successful sign-in (last sign-in time).
+	SignedIn(ctx context.Context, tenantID, userID uuid.UUID, at time.Time) error
+	// PasswordRehashed stores a fresh hash of the user's password, computed after a
+	// successful sign-in whose stored hash used weaker parameters than today's.
+	PasswordRehashed(ctx context.Context, tenantID, userID uuid.UUID, hash string) error
 }

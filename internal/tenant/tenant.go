@@ -34,10 +34,39 @@ type Tenant struct {
 	Slug        string // URL-safe, unique, immutable; the issuer path is /t/{slug}
 	DisplayName string
 	Status      Status
-	Version     int64 // optimistic-concurrency counter, incremented by every update
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// PrimaryColor brands the hosted login pages ("#RRGGBB"; "" = the default).
+	PrimaryColor string
+	// Lockout is the policy against password guessing for this tenant's accounts.
+	Lockout   LockoutPolicy
+	Version   int64 // optimistic-concurrency counter, incremented by every update
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
+
+// LockoutPolicy locks an account for Duration after Threshold consecutive failed
+// sign-ins (counted per account, whatever the source address).
+type LockoutPolicy struct {
+	Threshold int
+	Duration  time.Duration
+}
+
+// DefaultLockout is the policy of a tenant that sets none.
+var DefaultLockout = LockoutPolicy{Threshold: 10, Duration: 15 * time.Minute}
+
+// ApplyDefaults fills unset fields with their defaults.
+func (t *Tenant) ApplyDefaults() {
+	if t.Status == "" {
+		t.Status = StatusActive
+	}
+	if t.Lockout.Threshold == 0 {
+		t.Lockout.Threshold = DefaultLockout.Threshold
+	}
+	if t.Lockout.Duration == 0 {
+		t.Lockout.Duration = DefaultLockout.Duration
+	}
+}
+
+var colorPattern = regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)
 
 var slugPattern = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$`)
 
@@ -64,6 +93,15 @@ func (t Tenant) Validate() field.Errors {
 	}
 	if !t.Status.Valid() {
 		es.Add("status", `must be "active" or "disabled"`)
+	}
+	if t.PrimaryColor != "" && !colorPattern.MatchString(t.PrimaryColor) {
+		es.Add("primary_color", `must be a colour like "#1a73e8"`)
+	}
+	if t.Lockout.Threshold < 1 || t.Lockout.Threshold > 1000 {
+		es.Add("lockout_threshold", "must be between 1 and 1000 failed attempts")
+	}
+	if t.Lockout.Duration < time.Minute || t.Lockout.Duration > 24*time.Hour {
+		es.Add("lockout_duration", "must be between 1m and 24h")
 	}
 	return es
 }

@@ -3,7 +3,16 @@ package tenant
 import (
 	"strings"
 	"testing"
+	"time"
 )
+
+func TestApplyDefaults(t *testing.T) {
+	var tn Tenant
+	tn.ApplyDefaults()
+	if tn.Status != StatusActive || tn.Lockout != DefaultLockout {
+		t.Errorf("defaults: %+v", tn)
+	}
+}
 
 func TestValidate(t *testing.T) {
 	for _, tt := range []struct {
@@ -19,8 +28,13 @@ func TestValidate(t *testing.T) {
 		{"reserved", Tenant{Slug: "admin", DisplayName: "A", Status: StatusActive}, []string{"slug"}},
 		{"path traversal", Tenant{Slug: "../x", DisplayName: "A", Status: StatusActive}, []string{"slug"}},
 		{"everything wrong", Tenant{Slug: "", DisplayName: " ", Status: "x"}, []string{"slug", "display_name", "status"}},
+		{"colour", Tenant{Slug: "a", DisplayName: "A", PrimaryColor: "#1a73e8"}, nil},
+		{"bad colour", Tenant{Slug: "a", DisplayName: "A", PrimaryColor: "red"}, []string{"primary_color"}},
+		{"lockout out of range", Tenant{Slug: "a", DisplayName: "A", Lockout: LockoutPolicy{Threshold: 1001, Duration: time.Second}},
+			[]string{"lockout_threshold", "lockout_duration"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			tt.t.ApplyDefaults()
 			got := map[string]bool{}
 			for _, e := range tt.t.Validate() {
 				got[e.Field] = true
