@@ -19,10 +19,11 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: test build lint fmt-check vet staticcheck libc-check prereqs race unit fuzz clean
+.PHONY: test build lint fmt-check vet staticcheck libc-check prereqs race unit fuzz fuzz-smoke clean
 
-## test: prerequisites, lint, the modernc libc pin check, then every test with the race detector.
-test: prereqs lint libc-check race
+## test: prerequisites, lint, the modernc libc pin check, a bounded fuzz run of the admin
+## API's request decoding, then every test with the race detector (its summary comes last).
+test: prereqs lint libc-check fuzz-smoke race
 
 ## build: the nines binary at bin/nines, with version and commit stamped in.
 build:
@@ -98,6 +99,11 @@ race:
 ## unit: the whole suite without the race detector.
 unit:
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+## fuzz-smoke: the admin API's request-decoding fuzz target for FUZZ_SMOKE_TIME (bounded).
+FUZZ_SMOKE_TIME ?= 15s
+fuzz-smoke:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZ_SMOKE_TIME) ./internal/admin/
 
 ## fuzz: every fuzz target for FUZZTIME each (bounded), one at a time.
 fuzz:
