@@ -1,0 +1,276 @@
+package authn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ninesid/nines/internal/kv"
+	"github.com/ninesid/nines/internal/login"
+	"github.com/ninesid/nines/internal/password"
+	"github.com/ninesid/nines/internal/store"
+	"github.com/ninesid/nines/internal/tenant"
+	"github.com/ninesid/nines/internal/user"
+)
+
+var (
+	// ErrInvalidCredentials is the one answer for an unknown name, a wrong password, a
+	// disabled user and a user without a password: the caller cannot tell them apart,
+	// and neither can the person signing in.
+	ErrInvalidCredentials = errors.New("authn: invalid credentials")
+	// ErrLocked: too many failed attempts for the account or from the source address.
+	// The concrete error is a *LockedError saying until when.
+	ErrLocked = errors.New("authn: too many failed attempts")
+	// ErrTenantDisabled: the tenant is disabled, nobody in it can sign in. It says
+	// nothing about any user; the caller shows "sign-in unavailable" (ideally it never
+	// renders a login form for a disabled tenant in the first place).
+	ErrTenantDisabled = errors.New("authn: tenant disabled")
+)
+
+// LockedError is returned (as *LockedError) while an account or a source address is
+// locked out. errors.Is(err, ErrLocked) is true for it.
+type LockedError struct {
+	Until time.Time // when the lock ends; the caller may say "try again later" but no more
+}
+
+func (e *LockedError) Error() string { return ErrLocked.Error() }
+
+// Is makes errors.Is(err, ErrLocked) true.
+func (e *LockedError) Is(target error) bool { return target == ErrLocked }
+
+// Defaults of Config.
+const (
+	DefaultIPLimit  = 100
+	DefaultIPWindow = 10 * time.Minute
+)
+
+// Input bounds: nothing longer can be a user's name (usernames ≤ 128 bytes, e-mail
+// addresses ≤ 254) or password (user.MaxPasswordLen), so such input is refused before it
+// costs a lookup or a hash.
+const maxLoginLen = 254
+
+// Config configures an Authenticator. Users, Hasher and Throttle are required.
+type Config struct {
+	Users    login.UserReader
+	Hasher   *password.Hasher
+	Throttle kv.Bucket      // the regional Throttle bucket
+	Recorder login.Recorder // SignedIn after success; PasswordRehashed when Verify says rehash (nil: none)
+	Now      func() time.Time
+	Logger   *slog.Logger
+	// IPLimit is how many failed attempts one source address may make against one tenant
+	// in IPWindow before it is refused (default 100). IPv6 addresses count per /64.
+	IPLimit  int
+	IPWindow time.Duration // default 10m
+}
+
+// hasher is what Authenticator needs of a *password.Hasher.
+type hasher interface {
+	Verify(ctx context.Context, pw, hash string) (ok, rehash bool, err error)
+	Hash(ctx context.Context, pw string) (string, error)
+}
+
+// Authenticator checks passwords. It is safe for concurrent use.
+type Authenticator struct {
+	users    login.UserReader
+	hasher   hasher
+	throttle kv.Bucket
+	recorder login.Recorder
+	now      func() time.Time
+	log      *slog.Logger
+	ipLimit  int
+	ipWindow time.Duration
+}
+
+// New returns an Authenticator for cfg, with defaults for the zero fields.
+func New(cfg Config) *Authenticator {
+	a := &Authenticator{users: cfg.Users, hasher: cfg.Hasher, throttle: cfg.Throttle, recorder: cfg.Recorder,
+		now: cfg.Now, log: cfg.Logger, ipLimit: cfg.IPLimit, ipWindow: cfg.IPWindow}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	if a.ipLimit <= 0 {
+		a.ipLimit = DefaultIPLimit
+	}
+	if a.ipWindow <= 0 {
+		a.ipWindow = DefaultIPWindow
+	}
+	return a
+}
+
+// cleanupTimeout bounds the writes made after the verdict (counter reset, claim release,
+// recorder) which run detached from the request's cancellation.
+const cleanupTimeout = 5 * time.Second
+
+// Authenticate checks a username-or-email and a password for tenant t, from sourceIP
+// (the client address as the edge reports it). On success it returns the user, without
+// the password hash. Errors: ErrInvalidCredentials; a *LockedError (ErrLocked);
+// ErrTenantDisabled; password.ErrBusy when hashing is saturated or the account counter
+// too contended (answer 503 with Retry-After); an error wrapping kv.ErrUnavailable when
+// the throttle KV cannot be read (fail closed, 503); a wrapped user-store error.
+func (a *Authenticator) Authenticate(ctx context.Context, t tenant.Tenant, loginName, pw, sourceIP string) (user.User, error) {
+	if t.ID == uuid.Nil {
+		return user.User{}, errors.New("authn: tenant without an ID")
+	}
+	if t.Status == tenant.StatusDisabled {
+		return user.User{}, ErrTenantDisabled
+	}
+	policy := t.Lockout
+	if policy.Threshold <= 0 || policy.Duration <= 0 {
+		policy = tenant.DefaultLockout
+	}
+	n := user.User{Username: loginName}
+	n.Normalize()
+	name := n.Username
+	// Such input can match no user, existing or not: refusing it early reveals nothing.
+	if name == "" || len(name) > maxLoginLen || pw == "" || len(pw) > user.MaxPasswordLen {
+		return user.User{}, ErrInvalidCredentials
+	}
+
+	acct := accountKey(t.ID, name)
+	ip := ipKey(t.ID, sourceIP)
+	if err := a.checkIP(ctx, ip); err != nil {
+		if errors.Is(err, ErrLocked) {
+			a.log.DebugContext(ctx, "sign-in refused: source address over its limit", "tenant", t.ID, "address", shortDigest(ip))
+		}
+		return user.User{}, err
+	}
+	claim, err := a.claim(ctx, acct, policy)
+	if err != nil {
+		if errors.Is(err, ErrLocked) {
+			a.log.DebugContext(ctx, "sign-in refused: account locked", "tenant", t.ID, "account", shortDigest(acct))
+		}
+		return user.User{}, err
+	}
+
+	u, rehash, verr := a.verify(ctx, t, name, pw)
+	detached, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	switch {
+	case verr == nil:
+		return a.succeeded(detached, t, u, pw, acct, rehash)
+	case errors.Is(verr, ErrInvalidCredentials):
+		if err := a.countIPFailure(detached, ip); err != nil {
+			a.log.WarnContext(ctx, "counting a failed sign-in by source address", "tenant", t.ID, "err", err)
+		}
+		if claim.Until != 0 {
+			a.log.InfoContext(ctx, "account locked after failed sign-ins", "tenant", t.ID,
+				"account", shortDigest(acct), "failures", claim.Failures)
+			return user.User{}, &LockedError{Until: time.UnixMilli(claim.Until)}
+		}
+		a.log.DebugContext(ctx, "sign-in failed", "tenant", t.ID, "account", shortDigest(acct), "failures", claim.Failures)
+		return user.User{}, ErrInvalidCredentials
+	default:
+		// No verdict (busy hasher, user store down, cancelled): this was no guess.
+		if err := a.release(detached, acct, policy); err != nil {
+			a.log.WarnContext(ctx, "releasing an account counter claim", "tenant", t.ID, "account", shortDigest(acct), "err", err)
+		}
+		return user.User{}, verr
+	}
+}
+
+// verify looks the user up and checks the password, always running one Verify.
+func (a *Authenticator) verify(ctx context.Context, t tenant.Tenant, name, pw string) (u user.User, rehash bool, err error) {
+	u, found, err := a.lookup(ctx, t.ID, name)
+	if err != nil {
+		return user.User{}, false, fmt.Errorf("authn: user lookup: %w", err)
+	}
+	stored := ""
+	if found && u.Status == user.StatusActive {
+		stored = u.PasswordHash // "" for a user without a password: the dummy hash runs
+	}
+	ok, rehash, err := a.hasher.Verify(ctx, pw, stored)
+	switch {
+	case errors.Is(err, password.ErrMalformed):
+		a.log.ErrorContext(ctx, "stored password hash is malformed", "tenant", t.ID, "user", u.ID)
+		return user.User{}, false, ErrInvalidCredentials
+	case err != nil:
+		return user.User{}, false, err
+	case !ok:
+		return user.User{}, false, ErrInvalidCredentials
+	}
+	u.PasswordHash = ""
+	return u, rehash, nil
+}
+
+// lookup finds the user named name. A name with "@" is looked up as an e-mail address
+// and also as a username (usernames may hold "@"), always both, so that the number of
+// queries does not depend on what exists; the e-mail match wins.
+func (a *Authenticator) lookup(ctx context.Context, tenantID uuid.UUID, name string) (user.User, bool, error) {
+	byUsername := func() (user.User, bool, error) { return found(a.users.UserByUsername(ctx, tenantID, name)) }
+	if !strings.Contains(name, "@") {
+		return checkTenant(tenantID)(byUsername())
+	}
+	eu, eok, err := found(a.users.UserByEmail(ctx, tenantID, name))
+	if err != nil {
+		return user.User{}, false, err
+	}
+	uu, uok, err := byUsername()
+	if err != nil {
+		return user.User{}, false, err
+	}
+	if eok {
+		return checkTenant(tenantID)(eu, true, nil)
+	}
+	return checkTenant(tenantID)(uu, uok, nil)
+}
+
+func found(u user.User, err error) (user.User, bool, error) {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return user.User{}, false, nil
+	case err != nil:
+		return user.User{}, false, err
+	}
+	return u, true, nil
+}
+
+// checkTenant treats a user of another tenant as unknown: a reader bug must not let one
+// tenant's password open another's account.
+func checkTenant(tenantID uuid.UUID) func(user.User, bool, error) (user.User, bool, error) {
+	return func(u user.User, ok bool, err error) (user.User, bool, error) {
+		if err != nil || !ok || u.TenantID != tenantID {
+			return user.User{}, false, err
+		}
+		return u, true, nil
+	}
+}
+
+// rehash stores a fresh hash of pw after a successful sign-in on a weaker stored hash. A
+// failure is logged; the next sign-in tries again.
+func (a *Authenticator) rehash(ctx context.Context, t tenant.Tenant, u user.User, pw string) {
+	if a.recorder == nil {
+		return
+	}
+	h, err := a.hasher.Hash(ctx, pw)
+	if err == nil {
+		err = a.recorder.PasswordRehashed(ctx, t.ID, u.ID, h)
+	}
+	if err != nil {
+		a.log.WarnContext(ctx, "rehashing a password after sign-in", "tenant", t.ID, "user", u.ID, "err", err)
+	}
+}
+
+// succeeded resets the account counter and records the sign-in; neither can fail it.
+func (a *Authenticator) succeeded(ctx context.Context, t tenant.Tenant, u user.User, pw, acct string, rehash bool) (user.User, error) {
+	if err := a.throttle.Delete(ctx, acct, 0); err != nil && !errors.Is(err, kv.ErrNotFound) {
+		a.log.WarnContext(ctx, "resetting the account counter after sign-in", "tenant", t.ID, "user", u.ID, "err", err)
+	}
+	if a.recorder != nil {
+		if err := a.recorder.SignedIn(ctx, t.ID, u.ID, a.now()); err != nil {
+			a.log.WarnContext(ctx, "recording a sign-in", "tenant", t.ID, "user", u.ID, "err", err)
+		}
+	}
+	if rehash {
+		a.rehash(ctx, t, u, pw)
+	}
+	a.log.DebugContext(ctx, "signed in", "tenant", t.ID, "user", u.ID)
+	return u, nil
+}
