@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/ninesid/nines/internal/apitoken"
 	"github.com/ninesid/nines/internal/client"
+	"github.com/ninesid/nines/internal/keys"
 	"github.com/ninesid/nines/internal/store"
 	"github.com/ninesid/nines/internal/tenant"
 	"github.com/ninesid/nines/internal/user"
@@ -19,12 +21,15 @@ import (
 // Store is the read-write entity store the admin API needs (the primary:
 // *sqlstore.Store). Every tenant-owned call names the tenant explicitly.
 type Store interface {
-	CreateTenant(ctx context.Context, t tenant.Tenant) (tenant.Tenant, error)
+	CreateTenantWithKeys(ctx context.Context, t tenant.Tenant, ks []keys.Key) (tenant.Tenant, error)
 	Tenant(ctx context.Context, id uuid.UUID) (tenant.Tenant, error)
 	TenantBySlug(ctx context.Context, slug string) (tenant.Tenant, error)
 	ListTenants(ctx context.Context, opts store.ListOptions) (store.Page[tenant.Tenant], error)
 	UpdateTenant(ctx context.Context, t tenant.Tenant) (tenant.Tenant, error)
 	DeleteTenant(ctx context.Context, id uuid.UUID) error
+
+	SigningKeys(ctx context.Context, tenantID uuid.UUID) ([]keys.Key, error)
+	RotateSigningKeys(ctx context.Context, tenantID uuid.UUID, plan func(current []keys.Key) ([]keys.Key, error)) ([]keys.Key, error)
 
 	CreateUser(ctx context.Context, tenantID uuid.UUID, u user.User) (user.User, error)
 	User(ctx context.Context, tenantID, id uuid.UUID) (user.User, error)
@@ -66,10 +71,14 @@ type PasswordHasher interface {
 // DefaultMaxBodyBytes bounds a request body when Config.MaxBodyBytes is zero.
 const DefaultMaxBodyBytes = 1 << 20
 
-// Config configures an API. Store and Passwords are required.
+// Config configures an API. Store, Passwords and KEK are required.
 type Config struct {
 	Store     Store
 	Passwords PasswordHasher
+	// KEK is the key-encryption key (keys.KEKSize bytes) that seals the signing keys
+	// of new tenants and of rotations. Without a valid one, creating a tenant and
+	// rotating keys fail with 500 (and an error in the log); everything else works.
+	KEK []byte
 	// PublicURL is the externally visible base URL; a tenant's issuer is
 	// PublicURL + "/t/" + slug.
 	PublicURL    string
@@ -82,6 +91,7 @@ type Config struct {
 type API struct {
 	store     Store
 	passwords PasswordHasher
+	kek       []byte
 	publicURL string
 	log       *slog.Logger
 	maxBody   int64
@@ -90,10 +100,14 @@ type API struct {
 
 // New returns an API for cfg, filling defaults.
 func New(cfg Config) *API {
-	a := &API{store: cfg.Store, passwords: cfg.Passwords, publicURL: strings.TrimRight(cfg.PublicURL, "/"),
-		log: cfg.Logger, maxBody: cfg.MaxBodyBytes, now: cfg.Now}
+	a := &API{store: cfg.Store, passwords: cfg.Passwords, kek: bytes.Clone(cfg.KEK),
+		publicURL: strings.TrimRight(cfg.PublicURL, "/"), log: cfg.Logger, maxBody: cfg.MaxBodyBytes, now: cfg.Now}
 	if a.log == nil {
 		a.log = slog.Default()
+	}
+	if err := keys.ValidateKEK(a.kek); err != nil {
+		a.log.Error("admin: no valid key-encryption key: creating tenants and rotating signing keys will fail",
+			"error", err.Error())
 	}
 	if a.maxBody <= 0 {
 		a.maxBody = DefaultMaxBodyBytes

@@ -1,6 +1,8 @@
 package admin
 
 import (
+	"bytes"
+	"encoding/json"
 	"net/http"
 	"time"
 
@@ -23,18 +25,44 @@ type applicationJSON struct {
 	GrantTypes              []string    `json:"grant_types"`
 	ResponseTypes           []string    `json:"response_types"`
 	TokenEndpointAuthMethod string      `json:"token_endpoint_auth_method"`
-	Version                 int64       `json:"version"`
-	CreatedAt               time.Time   `json:"created_at"`
-	UpdatedAt               time.Time   `json:"updated_at"`
-	ClientSecret            string      `json:"client_secret,omitempty"`
+	// IDTokenSignedResponseAlg and JWKS use the RFC 7591 names; JWKS is null when the
+	// client has none.
+	IDTokenSignedResponseAlg string          `json:"id_token_signed_response_alg"`
+	JWKS                     json.RawMessage `json:"jwks"`
+	Version                  int64           `json:"version"`
+	CreatedAt                time.Time       `json:"created_at"`
+	UpdatedAt                time.Time       `json:"updated_at"`
+	ClientSecret             string          `json:"client_secret,omitempty"`
 }
 
 func toApplicationJSON(a client.Application) applicationJSON {
 	return applicationJSON{ID: a.ID, ClientID: a.ClientID, ClientName: a.ClientName, Type: a.Type,
 		RedirectURIs: nonNil(a.RedirectURIs), PostLogoutRedirectURIs: nonNil(a.PostLogoutRedirectURIs),
 		GrantTypes: nonNil(a.GrantTypes), ResponseTypes: nonNil(a.ResponseTypes),
-		TokenEndpointAuthMethod: a.TokenEndpointAuthMethod, Version: a.Version,
-		CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt}
+		TokenEndpointAuthMethod: a.TokenEndpointAuthMethod, IDTokenSignedResponseAlg: a.IDTokenSignedResponseAlg,
+		JWKS: jwksOut(a.JWKS), Version: a.Version, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt}
+}
+
+// jwksOut is a stored JWKS for a response: JSON null when there is none.
+func jwksOut(b []byte) json.RawMessage {
+	if len(b) == 0 {
+		return json.RawMessage("null")
+	}
+	return json.RawMessage(b)
+}
+
+// jwksIn is a JWKS from a request as stored: nil for absent or null, else compact JSON
+// (the decoder has already checked that it is JSON; Validate checks what it holds).
+func jwksIn(raw json.RawMessage) []byte {
+	t := bytes.TrimSpace(raw)
+	if len(t) == 0 || bytes.Equal(t, []byte("null")) {
+		return nil
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, t); err != nil {
+		return t
+	}
+	return buf.Bytes()
 }
 
 func nonNil(s []string) []string {
@@ -45,25 +73,29 @@ func nonNil(s []string) []string {
 }
 
 type applicationCreate struct {
-	ClientID                string      `json:"client_id"`
-	ClientName              string      `json:"client_name"`
-	Type                    client.Type `json:"type"`
-	RedirectURIs            []string    `json:"redirect_uris"`
-	PostLogoutRedirectURIs  []string    `json:"post_logout_redirect_uris"`
-	GrantTypes              []string    `json:"grant_types"`
-	ResponseTypes           []string    `json:"response_types"`
-	TokenEndpointAuthMethod string      `json:"token_endpoint_auth_method"`
+	ClientID                 string          `json:"client_id"`
+	ClientName               string          `json:"client_name"`
+	Type                     client.Type     `json:"type"`
+	RedirectURIs             []string        `json:"redirect_uris"`
+	PostLogoutRedirectURIs   []string        `json:"post_logout_redirect_uris"`
+	GrantTypes               []string        `json:"grant_types"`
+	ResponseTypes            []string        `json:"response_types"`
+	TokenEndpointAuthMethod  string          `json:"token_endpoint_auth_method"`
+	IDTokenSignedResponseAlg string          `json:"id_token_signed_response_alg"`
+	JWKS                     json.RawMessage `json:"jwks"`
 }
 
 type applicationPatch struct {
-	ClientID                optional[string]      `json:"client_id"`
-	ClientName              optional[string]      `json:"client_name"`
-	Type                    optional[client.Type] `json:"type"`
-	RedirectURIs            optional[[]string]    `json:"redirect_uris"`
-	PostLogoutRedirectURIs  optional[[]string]    `json:"post_logout_redirect_uris"`
-	GrantTypes              optional[[]string]    `json:"grant_types"`
-	ResponseTypes           optional[[]string]    `json:"response_types"`
-	TokenEndpointAuthMethod optional[string]      `json:"token_endpoint_auth_method"`
+	ClientID                 optional[string]          `json:"client_id"`
+	ClientName               optional[string]          `json:"client_name"`
+	Type                     optional[client.Type]     `json:"type"`
+	RedirectURIs             optional[[]string]        `json:"redirect_uris"`
+	PostLogoutRedirectURIs   optional[[]string]        `json:"post_logout_redirect_uris"`
+	GrantTypes               optional[[]string]        `json:"grant_types"`
+	ResponseTypes            optional[[]string]        `json:"response_types"`
+	TokenEndpointAuthMethod  optional[string]          `json:"token_endpoint_auth_method"`
+	IDTokenSignedResponseAlg optional[string]          `json:"id_token_signed_response_alg"`
+	JWKS                     optional[json.RawMessage] `json:"jwks"`
 }
 
 type secretJSON struct {
@@ -78,7 +110,8 @@ func (a *API) createApplication(c *call) error {
 	}
 	app := client.Application{ClientID: in.ClientID, ClientName: in.ClientName, Type: in.Type,
 		RedirectURIs: in.RedirectURIs, PostLogoutRedirectURIs: in.PostLogoutRedirectURIs,
-		GrantTypes: in.GrantTypes, ResponseTypes: in.ResponseTypes, TokenEndpointAuthMethod: in.TokenEndpointAuthMethod}
+		GrantTypes: in.GrantTypes, ResponseTypes: in.ResponseTypes, TokenEndpointAuthMethod: in.TokenEndpointAuthMethod,
+		IDTokenSignedResponseAlg: in.IDTokenSignedResponseAlg, JWKS: jwksIn(in.JWKS)}
 	if app.ClientID == "" {
 		app.ClientID = client.GenerateClientID()
 	}
@@ -179,6 +212,10 @@ func (p applicationPatch) apply(app *client.Application) error {
 	set(&app.GrantTypes, p.GrantTypes)
 	set(&app.ResponseTypes, p.ResponseTypes)
 	set(&app.TokenEndpointAuthMethod, p.TokenEndpointAuthMethod)
+	set(&app.IDTokenSignedResponseAlg, p.IDTokenSignedResponseAlg)
+	if p.JWKS.Set {
+		app.JWKS = jwksIn(p.JWKS.Value)
+	}
 	app.ApplyDefaults()
 	if !app.UsesSecret() {
 		app.SecretDigest = nil

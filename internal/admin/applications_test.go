@@ -98,12 +98,14 @@ func TestApplicationAuthMethodChange(t *testing.T) {
 	e := newEnv(t)
 	e.mkTenant("acme")
 	id := e.as("POST", appsURL, `{"client_name":"M2M","grant_types":["client_credentials"]}`).want(http.StatusCreated).str("id")
-	e.as("PATCH", appsURL+"/"+id, `{"token_endpoint_auth_method":"private_key_jwt"}`).want(http.StatusOK)
+	e.as("PATCH", appsURL+"/"+id, `{"token_endpoint_auth_method":"private_key_jwt"}`).problem(http.StatusUnprocessableEntity, "validation")
+	e.as("PATCH", appsURL+"/"+id, `{"token_endpoint_auth_method":"private_key_jwt","jwks":`+testJWKS(t)+`}`).want(http.StatusOK)
 	if e.storedApp("acme", id).SecretDigest != nil {
 		t.Fatalf("digest kept after switching to private_key_jwt")
 	}
 	e.as("POST", appsURL+"/"+id+"/secret", "").problem(http.StatusConflict, "conflict")
-	e.as("PATCH", appsURL+"/"+id, `{"token_endpoint_auth_method":"client_secret_post"}`).want(http.StatusOK)
+	e.as("PATCH", appsURL+"/"+id, `{"token_endpoint_auth_method":"client_secret_post"}`).problem(http.StatusUnprocessableEntity, "validation")
+	e.as("PATCH", appsURL+"/"+id, `{"token_endpoint_auth_method":"client_secret_post","jwks":null}`).want(http.StatusOK)
 	secret := e.as("POST", appsURL+"/"+id+"/secret", "").want(http.StatusOK).str("client_secret")
 	if !e.storedApp("acme", id).SecretMatches(secret) {
 		t.Fatalf("secret after switching back does not match")

@@ -3,6 +3,7 @@ package admin
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ninesid/nines/internal/apitoken"
+	"github.com/ninesid/nines/internal/keys"
 	"github.com/ninesid/nines/internal/password"
 	"github.com/ninesid/nines/internal/requestid"
 	"github.com/ninesid/nines/internal/store/sqlite"
@@ -52,6 +54,7 @@ type env struct {
 	h     http.Handler
 	root  string
 	logs  *lockedBuffer
+	kek   []byte
 }
 
 type envOption func(*Config)
@@ -68,7 +71,9 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		t.Fatalf("migrate: %v", err)
 	}
 	e := &env{t: t, store: b.Store(), logs: &lockedBuffer{}}
-	cfg := Config{Store: e.store, Passwords: cheapHasher(), PublicURL: "https://id.example.com/",
+	e.kek = make([]byte, keys.KEKSize)
+	_, _ = rand.Read(e.kek)
+	cfg := Config{Store: e.store, Passwords: cheapHasher(), KEK: e.kek, PublicURL: "https://id.example.com/",
 		Logger: slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	for _, o := range opts {
 		o(&cfg)

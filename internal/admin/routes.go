@@ -28,6 +28,7 @@ const (
 	usersPath  = tenantPath + "/users"
 	groupsPath = tenantPath + "/groups"
 	appsPath   = tenantPath + "/applications"
+	keysPath   = tenantPath + "/keys"
 )
 
 var routes = []route{
@@ -38,6 +39,9 @@ var routes = []route{
 	{http.MethodGet, tenantPath, tenantScoped, (*API).getTenant},
 	{http.MethodPatch, tenantPath, global, (*API).patchTenant},
 	{http.MethodDelete, tenantPath, global, (*API).deleteTenant},
+
+	{http.MethodGet, keysPath, tenantScoped, (*API).listSigningKeys},
+	{http.MethodPost, keysPath + "/rotate", tenantScoped, (*API).rotateSigningKeys},
 
 	{http.MethodPost, usersPath, tenantScoped, (*API).createUser},
 	{http.MethodGet, usersPath, tenantScoped, (*API).listUsers},

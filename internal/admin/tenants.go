@@ -1,44 +1,75 @@
 package admin
 
 import (
+	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/ninesid/nines/internal/field"
+	"github.com/ninesid/nines/internal/keys"
 	"github.com/ninesid/nines/internal/tenant"
 )
 
 type tenantJSON struct {
-	ID          uuid.UUID     `json:"id"`
-	Slug        string        `json:"slug"`
-	DisplayName string        `json:"display_name"`
-	Status      tenant.Status `json:"status"`
-	Issuer      string        `json:"issuer"`
-	Version     int64         `json:"version"`
-	CreatedAt   time.Time     `json:"created_at"`
-	UpdatedAt   time.Time     `json:"updated_at"`
+	ID                     uuid.UUID     `json:"id"`
+	Slug                   string        `json:"slug"`
+	DisplayName            string        `json:"display_name"`
+	Status                 tenant.Status `json:"status"`
+	PrimaryColor           string        `json:"primary_color"`
+	LockoutThreshold       int           `json:"lockout_threshold"`
+	LockoutDurationSeconds int64         `json:"lockout_duration_seconds"`
+	KeyGeneration          int64         `json:"key_generation"`
+	Issuer                 string        `json:"issuer"`
+	Version                int64         `json:"version"`
+	CreatedAt              time.Time     `json:"created_at"`
+	UpdatedAt              time.Time     `json:"updated_at"`
 }
 
 func (a *API) tenantJSON(t tenant.Tenant) tenantJSON {
 	return tenantJSON{ID: t.ID, Slug: t.Slug, DisplayName: t.DisplayName, Status: t.Status,
+		PrimaryColor: t.PrimaryColor, LockoutThreshold: t.Lockout.Threshold,
+		LockoutDurationSeconds: int64(t.Lockout.Duration / time.Second), KeyGeneration: t.KeyGeneration,
 		Issuer: a.issuer(t.Slug), Version: t.Version, CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt}
+}
+
+// seconds converts a lockout duration from the wire, saturating instead of overflowing
+// so that an absurd value fails validation rather than wrapping into a valid one.
+func seconds(n int64) time.Duration {
+	const maxSeconds = int64(1<<63-1) / int64(time.Second)
+	switch {
+	case n > maxSeconds:
+		n = maxSeconds
+	case n < -maxSeconds:
+		n = -maxSeconds
+	}
+	return time.Duration(n) * time.Second
 }
 
 // issuer is the tenant's OIDC issuer: PublicURL + "/t/" + slug, no trailing slash.
 func (a *API) issuer(slug string) string { return a.publicURL + "/t/" + slug }
 
+// tenantCreate: lockout fields left out (or 0) take the defaults.
 type tenantCreate struct {
-	Slug        string        `json:"slug"`
-	DisplayName string        `json:"display_name"`
-	Status      tenant.Status `json:"status"`
+	Slug                   string        `json:"slug"`
+	DisplayName            string        `json:"display_name"`
+	Status                 tenant.Status `json:"status"`
+	PrimaryColor           string        `json:"primary_color"`
+	LockoutThreshold       int           `json:"lockout_threshold"`
+	LockoutDurationSeconds int64         `json:"lockout_duration_seconds"`
 }
 
+// tenantPatch: null resets a lockout field to its default. key_generation is read-only:
+// accepted only with the current value (so a GET body can be sent back).
 type tenantPatch struct {
-	Slug        optional[string]        `json:"slug"`
-	DisplayName optional[string]        `json:"display_name"`
-	Status      optional[tenant.Status] `json:"status"`
+	Slug                   optional[string]        `json:"slug"`
+	DisplayName            optional[string]        `json:"display_name"`
+	Status                 optional[tenant.Status] `json:"status"`
+	PrimaryColor           optional[string]        `json:"primary_color"`
+	LockoutThreshold       optional[int]           `json:"lockout_threshold"`
+	LockoutDurationSeconds optional[int64]         `json:"lockout_duration_seconds"`
+	KeyGeneration          optional[int64]         `json:"key_generation"`
 }
 
 func (a *API) createTenant(c *call) error {
@@ -46,12 +77,23 @@ func (a *API) createTenant(c *call) error {
 	if err := decode(c.w, c.r, a.maxBody, &in, mediaJSON); err != nil {
 		return err
 	}
-	t := tenant.Tenant{Slug: in.Slug, DisplayName: in.DisplayName, Status: in.Status}
+	t := tenant.Tenant{Slug: in.Slug, DisplayName: in.DisplayName, Status: in.Status, PrimaryColor: in.PrimaryColor,
+		Lockout: tenant.LockoutPolicy{Threshold: in.LockoutThreshold, Duration: seconds(in.LockoutDurationSeconds)}}
 	t.ApplyDefaults()
 	if err := t.Validate().Err(); err != nil {
 		return err
 	}
-	t, err := a.store.CreateTenant(c.r.Context(), t)
+	// The keys are sealed for the tenant's ID, so the ID is chosen here.
+	id, err := uuid.NewV7()
+	if err != nil {
+		return err
+	}
+	t.ID = id
+	ks, err := keys.NewSet(t.ID, a.kek)
+	if err != nil {
+		return fmt.Errorf("admin: new tenant's signing keys: %w", err)
+	}
+	t, err = a.store.CreateTenantWithKeys(c.r.Context(), t, ks)
 	if err != nil {
 		return err
 	}
@@ -104,8 +146,16 @@ func (p tenantPatch) apply(t *tenant.Tenant) error {
 	if p.DisplayName.Set {
 		t.DisplayName = p.DisplayName.Value
 	}
+	if p.KeyGeneration.Set && p.KeyGeneration.Value != t.KeyGeneration {
+		es.Add("key_generation", "is read-only; rotate the keys with POST /admin/v1/tenants/{tenant}/keys/rotate")
+	}
 	if p.Status.Set {
 		t.Status = p.Status.Value
+	}
+	set(&t.PrimaryColor, p.PrimaryColor)
+	set(&t.Lockout.Threshold, p.LockoutThreshold)
+	if p.LockoutDurationSeconds.Set {
+		t.Lockout.Duration = seconds(p.LockoutDurationSeconds.Value)
 	}
 	t.ApplyDefaults()
 	return append(es, t.Validate()...).Err()

@@ -19,6 +19,7 @@ type userJSON struct {
 	FamilyName    string      `json:"family_name"`
 	Status        user.Status `json:"status"`
 	HasPassword   bool        `json:"has_password"`
+	LastLoginAt   *time.Time  `json:"last_login_at"` // null when the user never signed in
 	Version       int64       `json:"version"`
 	CreatedAt     time.Time   `json:"created_at"`
 	UpdatedAt     time.Time   `json:"updated_at"`
@@ -26,7 +27,11 @@ type userJSON struct {
 
 // toUserJSON never copies PasswordHash: only whether there is one.
 func toUserJSON(u user.User) userJSON {
-	return userJSON{ID: u.ID, Username: u.Username, Email: u.Email, EmailVerified: u.EmailVerified,
+	var last *time.Time
+	if !u.LastLoginAt.IsZero() {
+		last = &u.LastLoginAt
+	}
+	return userJSON{LastLoginAt: last, ID: u.ID, Username: u.Username, Email: u.Email, EmailVerified: u.EmailVerified,
 		GivenName: u.GivenName, FamilyName: u.FamilyName, Status: u.Status, HasPassword: u.PasswordHash != "",
 		Version: u.Version, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
 }

@@ -58,7 +58,7 @@ func Migrate(ctx context.Context, cfg config.Config, log io.Writer) error {
 	cfg.ReplicaURLs = nil
 	logger := NewLogger(log, cfg.LogLevel)
 	slog.SetDefault(logger)
-	b, err := openBackend(ctx, cfg, backendSpec{logger: logger})
+	b, err := openBackend(ctx, cfg, backendSpec{primaryFallback: true, logger: logger})
 	if err != nil {
 		return err
 	}

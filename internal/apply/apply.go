@@ -32,10 +32,9 @@ const DefaultTimeout = 30 * time.Second
 // and a summary to stdout. It reads everything first and writes nothing when the file
 // is invalid or contradicts the server; those problems come back as a *FileError. If a
 // write fails part way, the lines printed so far are the changes that were made.
-// Run returns its errors rather than printing them; stderr is reserved for warnings and
-// receives nothing today.
+// Run returns its errors rather than printing them; stderr receives notes about what
+// apply chose not to do (a key_generation behind the server's).
 func Run(ctx context.Context, opts Options, stdout, stderr io.Writer) error {
-	_ = stderr
 	if opts.File == "" {
 		return errors.New("apply: no file given (-f FILE)")
 	}
@@ -55,6 +54,11 @@ func Run(ctx context.Context, opts Options, stdout, stderr io.Writer) error {
 	}
 	if err := p.ps.err(opts.File); err != nil {
 		return err
+	}
+	for _, n := range p.notes {
+		if _, err := io.WriteString(stderr, n+"\n"); err != nil {
+			return err
+		}
 	}
 	if opts.DryRun {
 		return p.plan.print(stdout)

@@ -1,9 +1,11 @@
 package apply
 
 import (
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/ninesid/nines/internal/client"
 	"github.com/ninesid/nines/internal/tenant"
@@ -19,12 +21,10 @@ func check(doc *document, dir string) problems {
 	for i := range doc.Tenants {
 		t := &doc.Tenants[i]
 		p := index("tenants", i)
-		tt := tenant.Tenant{Slug: t.Slug, DisplayName: t.DisplayName, Status: tenant.StatusActive}
-		if t.Status != nil {
-			tt.Status = tenant.Status(*t.Status)
+		ps.addFields(p, t.desired().Validate())
+		if t.KeyGeneration != nil && *t.KeyGeneration < 0 {
+			ps.add(join(p, "key_generation"), "must be 0 or more")
 		}
-		tt.ApplyDefaults()
-		ps.addFields(p, tt.Validate())
 		dup(&ps, slugs, t.Slug, join(p, "slug"))
 		checkUsers(&ps, t, p, dir)
 		checkGroups(&ps, t, p)
@@ -156,19 +156,53 @@ func checkApps(ps *problems, t *tenantSpec, tp string) {
 	}
 }
 
+// desired is the tenant as the file wants it, with defaults for what it leaves out, for
+// validation only (omitted fields are not managed).
+func (t tenantSpec) desired() tenant.Tenant {
+	tt := tenant.Tenant{Slug: t.Slug, DisplayName: t.DisplayName, Status: tenant.StatusActive}
+	if t.Status != nil {
+		tt.Status = tenant.Status(*t.Status)
+	}
+	if t.PrimaryColor != nil {
+		tt.PrimaryColor = *t.PrimaryColor
+	}
+	if t.LockoutThreshold != nil {
+		tt.Lockout.Threshold = int(max(min(*t.LockoutThreshold, 1<<31), -1)) // out of range stays out of range
+	}
+	if t.LockoutDurationSeconds != nil {
+		tt.Lockout.Duration = time.Duration(max(min(*t.LockoutDurationSeconds, 1<<32), -1)) * time.Second
+	}
+	tt.ApplyDefaults()
+	return tt
+}
+
 // desired is the application as the server will hold it after a create: the file's
 // fields with the server's defaults applied, so omitted defaults never show as a diff.
 func (a appSpec) desired() client.Application {
 	ca := client.Application{
-		ClientID:                a.ClientID,
-		ClientName:              a.ClientName,
-		Type:                    client.Type(a.Type),
-		RedirectURIs:            a.RedirectURIs,
-		PostLogoutRedirectURIs:  a.PostLogoutRedirectURIs,
-		GrantTypes:              a.GrantTypes,
-		ResponseTypes:           a.ResponseTypes,
-		TokenEndpointAuthMethod: a.TokenEndpointAuthMethod,
+		ClientID:                 a.ClientID,
+		ClientName:               a.ClientName,
+		Type:                     client.Type(a.Type),
+		RedirectURIs:             a.RedirectURIs,
+		PostLogoutRedirectURIs:   a.PostLogoutRedirectURIs,
+		GrantTypes:               a.GrantTypes,
+		ResponseTypes:            a.ResponseTypes,
+		TokenEndpointAuthMethod:  a.TokenEndpointAuthMethod,
+		IDTokenSignedResponseAlg: a.IDTokenSignedResponseAlg,
+		JWKS:                     a.jwksJSON(),
 	}
 	ca.ApplyDefaults()
 	return ca
+}
+
+// jwksJSON is the file's JWKS as JSON (keys sorted), or nil when there is none.
+func (a appSpec) jwksJSON() []byte {
+	if a.JWKS == nil {
+		return nil
+	}
+	b, err := json.Marshal(a.JWKS)
+	if err != nil { // values decoded from JSON always marshal
+		return nil
+	}
+	return b
 }

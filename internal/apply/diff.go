@@ -23,8 +23,25 @@ func (d *diff) set(name string, cur, want any) {
 	d.details = append(d.details, fmt.Sprintf("%s: %s → %s", name, show(cur), show(want)))
 }
 
+// setShown is set for a value whose dry-run rendering is a summary, not the value.
+func (d *diff) setShown(name, cur, wantShown string, want any) {
+	if d.patch == nil {
+		d.patch = map[string]any{}
+	}
+	d.fields = append(d.fields, name)
+	d.patch[name] = want
+	d.details = append(d.details, fmt.Sprintf("%s: %s → %s", name, cur, wantShown))
+}
+
 // str compares an optional string field; nil want means "not managed".
 func (d *diff) str(name, cur string, want *string) {
+	if want != nil && *want != cur {
+		d.set(name, cur, *want)
+	}
+}
+
+// integer compares an optional number field.
+func (d *diff) integer(name string, cur int64, want *int64) {
 	if want != nil && *want != cur {
 		d.set(name, cur, *want)
 	}

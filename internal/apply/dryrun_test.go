@@ -130,21 +130,23 @@ func secretLines(t *testing.T, path string) []secretLine {
 func TestSwitchingToASecretMethodGeneratesTheSecretOnce(t *testing.T) {
 	e := setup(t)
 	jwt := replace("grant_types: [authorization_code, refresh_token]",
-		"grant_types: [authorization_code, refresh_token]\n        token_endpoint_auth_method: private_key_jwt")()
+		"grant_types: [authorization_code, refresh_token]\n        token_endpoint_auth_method: private_key_jwt\n"+
+			"        jwks: {keys: [{kty: OKP, crv: Ed25519, kid: k1, x: 11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo}]}")()
 	if out := e.mustRun(jwt); strings.Contains(out, "CLIENT SECRET") {
 		t.Fatalf("a private_key_jwt client got a secret:\n%s", out)
 	}
 	e.reset()
 	out := e.mustRun(example, dryRun)
-	want := "~ application acme/web: token_endpoint_auth_method\n" +
+	want := "~ application acme/web: token_endpoint_auth_method, jwks\n" +
 		"    token_endpoint_auth_method: \"private_key_jwt\" → \"client_secret_basic\"\n" +
+		"    jwks: 1 keys [\"k1\"] → none\n" +
 		"    a client secret will be generated\n" +
 		"dry run: would create 0, update 1, delete 0; nothing was changed\n"
 	if out != want || e.writes() != 0 {
 		t.Errorf("dry run printed\n%s\nwant\n%s", out, want)
 	}
 	out = e.mustRun(example)
-	if !strings.HasPrefix(out, "~ application acme/web: token_endpoint_auth_method\n-----BEGIN CLIENT SECRET acme/web") ||
+	if !strings.HasPrefix(out, "~ application acme/web: token_endpoint_auth_method, jwks\n-----BEGIN CLIENT SECRET acme/web") ||
 		len(secretBlock.FindAllString(out, -1)) != 1 {
 		t.Errorf("printed\n%s\nwant the update followed by one secret block", out)
 	}

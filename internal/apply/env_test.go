@@ -3,6 +3,7 @@ package apply_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"io"
 	"log/slog"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"github.com/ninesid/nines/internal/admin"
 	"github.com/ninesid/nines/internal/apitoken"
 	"github.com/ninesid/nines/internal/apply"
+	"github.com/ninesid/nines/internal/keys"
 	"github.com/ninesid/nines/internal/password"
 	"github.com/ninesid/nines/internal/store/sqlite"
 	"github.com/ninesid/nines/internal/store/sqlstore"
@@ -55,8 +57,11 @@ func newEnv(t *testing.T) *env {
 		mux.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
+	kek := make([]byte, keys.KEKSize)
+	_, _ = rand.Read(kek)
 	admin.New(admin.Config{
 		Store: backend.Store(),
+		KEK:   kek,
 		Passwords: password.New(password.Config{Params: password.Params{
 			Memory: 64, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 32}}),
 		PublicURL: srv.URL,

@@ -24,11 +24,11 @@ func TestDocumentedExample(t *testing.T) {
 	}
 	secrets := t.TempDir() + "/secrets.jsonl"
 	out := run(secrets)
-	if !strings.HasSuffix(out, "\n9 created, 0 updated, 0 deleted\n") {
+	if !strings.HasSuffix(out, "\n10 created, 1 updated, 0 deleted\n") || !strings.Contains(out, "~ keys acme: rotated (generation 1)\n") {
 		t.Errorf("first apply printed\n%s", out)
 	}
 	if n := strings.Count(out, "written to "+secrets); n != 2 {
-		t.Errorf("%d secrets written, want 2 (web and reports; cli is public):\n%s", n, out)
+		t.Errorf("%d secrets written, want 2 (web and reports; cli is public, partner uses private_key_jwt):\n%s", n, out)
 	}
 	e.reset()
 	if out := run(secrets); out != "no changes\n" || e.writes() != 0 {

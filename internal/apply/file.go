@@ -19,12 +19,18 @@ type document struct {
 }
 
 type tenantSpec struct {
-	Slug         string      `json:"slug"`
-	DisplayName  string      `json:"display_name"`
-	Status       *string     `json:"status"`
-	Users        []userSpec  `json:"users"`
-	Groups       []groupSpec `json:"groups"`
-	Applications []appSpec   `json:"applications"`
+	Slug                   string  `json:"slug"`
+	DisplayName            string  `json:"display_name"`
+	Status                 *string `json:"status"`
+	PrimaryColor           *string `json:"primary_color"`
+	LockoutThreshold       *int64  `json:"lockout_threshold"`
+	LockoutDurationSeconds *int64  `json:"lockout_duration_seconds"`
+	// KeyGeneration, when greater than the server's, makes apply rotate the tenant's
+	// signing keys once per missing generation; lower is a no-op with a note.
+	KeyGeneration *int64      `json:"key_generation"`
+	Users         []userSpec  `json:"users"`
+	Groups        []groupSpec `json:"groups"`
+	Applications  []appSpec   `json:"applications"`
 }
 
 type userSpec struct {
@@ -48,14 +54,18 @@ type groupSpec struct {
 }
 
 type appSpec struct {
-	ClientID                string   `json:"client_id"`
-	ClientName              string   `json:"client_name"`
-	Type                    string   `json:"type"`
-	RedirectURIs            []string `json:"redirect_uris"`
-	PostLogoutRedirectURIs  []string `json:"post_logout_redirect_uris"`
-	GrantTypes              []string `json:"grant_types"`
-	ResponseTypes           []string `json:"response_types"`
-	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
+	ClientID                 string   `json:"client_id"`
+	ClientName               string   `json:"client_name"`
+	Type                     string   `json:"type"`
+	RedirectURIs             []string `json:"redirect_uris"`
+	PostLogoutRedirectURIs   []string `json:"post_logout_redirect_uris"`
+	GrantTypes               []string `json:"grant_types"`
+	ResponseTypes            []string `json:"response_types"`
+	TokenEndpointAuthMethod  string   `json:"token_endpoint_auth_method"`
+	IDTokenSignedResponseAlg string   `json:"id_token_signed_response_alg"`
+	// JWKS is the client's public key set for private_key_jwt, as a YAML mapping with a
+	// "keys" list; omitted = none.
+	JWKS map[string]any `json:"jwks"`
 }
 
 // secret holds a password; it formats as a placeholder so that no %v, error or log

@@ -2,15 +2,18 @@ package apply
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"time"
 )
 
 // planner reads the server's state and turns the differences into a plan. It only
 // reads; every write is inside a change's run.
 type planner struct {
-	api  *api
-	plan plan
-	ps   problems // contradictions between the file and the server
+	api   *api
+	plan  plan
+	ps    problems // contradictions between the file and the server
+	notes []string // things apply chose not to do, printed to stderr
 }
 
 // scope is one tenant while it is planned and run.
@@ -34,23 +37,40 @@ func (p *planner) tenant(ctx context.Context, i int, t *tenantSpec) error {
 		return err
 	}
 	s.exists = cur != nil
+	want := t.desired()
+	threshold, duration := int64(want.Lockout.Threshold), int64(want.Lockout.Duration/time.Second)
+	var generation int64 // the server's; a new tenant starts at 0
 	if cur == nil {
 		body := map[string]any{"slug": t.Slug, "display_name": t.DisplayName}
-		if t.Status != nil {
-			body["status"] = *t.Status
+		putStr(body, "status", t.Status)
+		putStr(body, "primary_color", t.PrimaryColor)
+		if t.LockoutThreshold != nil {
+			body["lockout_threshold"] = threshold
+		}
+		if t.LockoutDurationSeconds != nil {
+			body["lockout_duration_seconds"] = duration
 		}
 		p.plan.add(change{kind: create, line: "+ tenant " + t.Slug,
 			run: func(ctx context.Context, x *executor) error {
 				return x.wrap(s.path, x.api.createTenant(ctx, body))
 			}})
 	} else {
+		generation = cur.KeyGeneration
 		var d diff
 		d.str("display_name", cur.DisplayName, &t.DisplayName)
 		d.str("status", cur.Status, t.Status)
+		d.str("primary_color", cur.PrimaryColor, t.PrimaryColor)
+		if t.LockoutThreshold != nil {
+			d.integer("lockout_threshold", cur.LockoutThreshold, &threshold)
+		}
+		if t.LockoutDurationSeconds != nil {
+			d.integer("lockout_duration_seconds", cur.LockoutDurationSeconds, &duration)
+		}
 		p.addUpdate("tenant "+t.Slug, s.path, d, func(ctx context.Context, x *executor) error {
 			return x.api.patchTenant(ctx, t.Slug, d.patch)
 		})
 	}
+	p.rotations(s, t, generation)
 	for j := range t.Users {
 		if err := p.user(ctx, s, j, &t.Users[j]); err != nil {
 			return err
@@ -67,6 +87,50 @@ func (p *planner) tenant(ctx context.Context, i int, t *tenantSpec) error {
 		}
 	}
 	return nil
+}
+
+// maxRotations bounds the key rotations of one tenant in one apply. Each rotation drops
+// the previous keys, so rotating twice in a row drops the keys that signed the tokens
+// in use before the apply; a larger jump is refused rather than done blindly.
+const maxRotations = 5
+
+// rotations plans one key rotation per generation the file is ahead of the server.
+// A file behind the server is a note, not a change: keys never roll back.
+func (p *planner) rotations(s *scope, t *tenantSpec, server int64) {
+	if t.KeyGeneration == nil {
+		return
+	}
+	want := *t.KeyGeneration
+	switch missing := want - server; {
+	case missing == 0:
+		return
+	case missing < 0:
+		p.notes = append(p.notes, fmt.Sprintf("note: keys %s: the file says key_generation %d and the server is at %d; "+
+			"keys never roll back, so nothing is done (set it to %d to silence this note)", t.Slug, want, server, server))
+		return
+	case missing > maxRotations:
+		p.ps.add(join(s.path, "key_generation"), fmt.Sprintf("is %d and the server is at %d: at most %d rotations per apply "+
+			"(each one drops the previous keys); raise it in steps", want, server, maxRotations))
+		return
+	}
+	for g := server + 1; g <= want; g++ {
+		var details []string
+		if g > server+1 {
+			details = []string{"a second rotation in one apply drops the keys that were current before it"}
+		}
+		p.plan.add(change{kind: update, line: fmt.Sprintf("~ keys %s: rotated (generation %d)", t.Slug, g), details: details,
+			run: func(ctx context.Context, x *executor) error {
+				got, err := x.api.rotateKeys(ctx, s.slug)
+				if err != nil {
+					return x.wrap(join(s.path, "key_generation"), err)
+				}
+				if got != g {
+					return x.wrap(join(s.path, "key_generation"), fmt.Errorf(
+						"the server is at generation %d after the rotation, expected %d: someone else rotated meanwhile; re-run apply", got, g))
+				}
+				return nil
+			}})
+	}
 }
 
 // addUpdate adds an update change when d is not empty.

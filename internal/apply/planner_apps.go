@@ -2,7 +2,9 @@ package apply
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"reflect"
 	"strings"
 
 	"github.com/ninesid/nines/internal/client"
@@ -21,14 +23,18 @@ func (p *planner) app(ctx context.Context, s *scope, j int, a *appSpec) error {
 	}
 	if cur == nil {
 		body := map[string]any{
-			"client_id":                  want.ClientID,
-			"client_name":                want.ClientName,
-			"type":                       string(want.Type),
-			"redirect_uris":              want.RedirectURIs,
-			"post_logout_redirect_uris":  want.PostLogoutRedirectURIs,
-			"grant_types":                want.GrantTypes,
-			"response_types":             want.ResponseTypes,
-			"token_endpoint_auth_method": want.TokenEndpointAuthMethod,
+			"client_id":                    want.ClientID,
+			"client_name":                  want.ClientName,
+			"type":                         string(want.Type),
+			"redirect_uris":                want.RedirectURIs,
+			"post_logout_redirect_uris":    want.PostLogoutRedirectURIs,
+			"grant_types":                  want.GrantTypes,
+			"response_types":               want.ResponseTypes,
+			"token_endpoint_auth_method":   want.TokenEndpointAuthMethod,
+			"id_token_signed_response_alg": want.IDTokenSignedResponseAlg,
+		}
+		if a.JWKS != nil {
+			body["jwks"] = a.JWKS
 		}
 		p.plan.add(change{kind: create, secret: want.UsesSecret(),
 			line: fmt.Sprintf("+ application %s (client_id=%s)", name, want.ClientID),
@@ -60,6 +66,14 @@ func (p *planner) app(ctx context.Context, s *scope, j int, a *appSpec) error {
 	d.list("grant_types", cur.GrantTypes, want.GrantTypes)
 	d.list("response_types", cur.ResponseTypes, want.ResponseTypes)
 	d.str("token_endpoint_auth_method", cur.TokenEndpointAuthMethod, &want.TokenEndpointAuthMethod)
+	d.str("id_token_signed_response_alg", cur.IDTokenSignedResponseAlg, &want.IDTokenSignedResponseAlg)
+	if !sameJSON(cur.JWKS, want.JWKS) {
+		var v any // nil: remove the server's JWKS
+		if a.JWKS != nil {
+			v = a.JWKS
+		}
+		d.setShown("jwks", describeJWKS(cur.JWKS), describeJWKS(want.JWKS), v)
+	}
 	id := cur.ID
 	if d.empty() {
 		return nil
@@ -89,4 +103,38 @@ func (p *planner) app(ctx context.Context, s *scope, j int, a *appSpec) error {
 			return nil
 		}})
 	return nil
+}
+
+// sameJSON reports whether two JSON texts hold the same value (member order and spacing
+// aside). An absent value and null are the same.
+func sameJSON(a, b []byte) bool {
+	var x, y any
+	if len(a) > 0 && json.Unmarshal(a, &x) != nil {
+		return false
+	}
+	if len(b) > 0 && json.Unmarshal(b, &y) != nil {
+		return false
+	}
+	return reflect.DeepEqual(x, y)
+}
+
+// describeJWKS summarises a JWKS for a dry run by its key IDs; the keys themselves are
+// long and say nothing to a reader.
+func describeJWKS(raw []byte) string {
+	var set struct {
+		Keys []struct {
+			KID string `json:"kid"`
+		} `json:"keys"`
+	}
+	if len(raw) == 0 || string(raw) == "null" {
+		return "none"
+	}
+	if json.Unmarshal(raw, &set) != nil {
+		return "(not a key set)"
+	}
+	kids := make([]string, len(set.Keys))
+	for i, k := range set.Keys {
+		kids[i] = fmt.Sprintf("%q", k.KID)
+	}
+	return fmt.Sprintf("%d keys [%s]", len(set.Keys), strings.Join(kids, ", "))
 }

@@ -2,6 +2,7 @@ package apply
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 )
@@ -10,10 +11,14 @@ import (
 // server may add fields freely.
 
 type apiTenant struct {
-	ID          string `json:"id"`
-	Slug        string `json:"slug"`
-	DisplayName string `json:"display_name"`
-	Status      string `json:"status"`
+	ID                     string `json:"id"`
+	Slug                   string `json:"slug"`
+	DisplayName            string `json:"display_name"`
+	Status                 string `json:"status"`
+	PrimaryColor           string `json:"primary_color"`
+	LockoutThreshold       int64  `json:"lockout_threshold"`
+	LockoutDurationSeconds int64  `json:"lockout_duration_seconds"`
+	KeyGeneration          int64  `json:"key_generation"`
 }
 
 type apiUser struct {
@@ -33,16 +38,18 @@ type apiGroup struct {
 }
 
 type apiApp struct {
-	ID                      string   `json:"id"`
-	ClientID                string   `json:"client_id"`
-	ClientName              string   `json:"client_name"`
-	Type                    string   `json:"type"`
-	RedirectURIs            []string `json:"redirect_uris"`
-	PostLogoutRedirectURIs  []string `json:"post_logout_redirect_uris"`
-	GrantTypes              []string `json:"grant_types"`
-	ResponseTypes           []string `json:"response_types"`
-	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
-	ClientSecret            string   `json:"client_secret,omitempty"` // only in a create's answer
+	ID                       string          `json:"id"`
+	ClientID                 string          `json:"client_id"`
+	ClientName               string          `json:"client_name"`
+	Type                     string          `json:"type"`
+	RedirectURIs             []string        `json:"redirect_uris"`
+	PostLogoutRedirectURIs   []string        `json:"post_logout_redirect_uris"`
+	GrantTypes               []string        `json:"grant_types"`
+	ResponseTypes            []string        `json:"response_types"`
+	TokenEndpointAuthMethod  string          `json:"token_endpoint_auth_method"`
+	IDTokenSignedResponseAlg string          `json:"id_token_signed_response_alg"`
+	JWKS                     json.RawMessage `json:"jwks"`                    // null when none
+	ClientSecret             string          `json:"client_secret,omitempty"` // only in a create's answer
 }
 
 type page[T any] struct {
@@ -72,6 +79,15 @@ func (a *api) createTenant(ctx context.Context, body map[string]any) error {
 
 func (a *api) patchTenant(ctx context.Context, slug string, patch map[string]any) error {
 	return a.do(ctx, http.MethodPatch, tenantPath(slug), nil, patch, nil)
+}
+
+// rotateKeys rotates the tenant's signing keys once and returns the new key generation.
+func (a *api) rotateKeys(ctx context.Context, slug string) (int64, error) {
+	var out struct {
+		KeyGeneration int64 `json:"key_generation"`
+	}
+	err := a.do(ctx, http.MethodPost, tenantPath(slug)+"/keys/rotate", nil, nil, &out)
+	return out.KeyGeneration, err
 }
 
 // findOne lists collection filtered by key=value (an exact filter) and returns the item

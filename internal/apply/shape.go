@@ -1,6 +1,7 @@
 package apply
 
 import (
+	"math"
 	"reflect"
 	"slices"
 	"strings"
@@ -58,6 +59,17 @@ func checkShape(v any, t reflect.Type, path string, ps *problems) {
 	case reflect.Bool:
 		if _, ok := v.(bool); !ok {
 			ps.add(path, "must be true or false, not "+kindOf(v))
+		}
+	case reflect.Int, reflect.Int64:
+		switch f, ok := v.(float64); {
+		case !ok:
+			ps.add(path, "must be a whole number, not "+kindOf(v))
+		case f != math.Trunc(f) || math.Abs(f) > 1<<53:
+			ps.add(path, "must be a whole number")
+		}
+	case reflect.Map:
+		if _, ok := v.(map[string]any); !ok {
+			ps.add(path, "must be a mapping, not "+kindOf(v))
 		}
 	}
 }

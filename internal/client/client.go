@@ -160,6 +160,7 @@ func (a Application) Validate() field.Errors {
 	default:
 		es.Add("id_token_signed_response_alg", `must be "RS256", "ES256" or "EdDSA"`)
 	}
+	checkJWKS(&es, a)
 	needsRedirect := slices.Contains(a.GrantTypes, GrantAuthorizationCode)
 	if needsRedirect && len(a.RedirectURIs) == 0 {
 		es.Add("redirect_uris", "at least one is required for the authorization_code grant")

@@ -5,6 +5,9 @@
 package keys
 
 import (
+	"encoding/json"
+	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -42,4 +45,36 @@ type Key struct {
 	PublicJWK []byte // JSON of the public JWK (kid, alg, use "sig")
 	Sealed    []byte // the private key (PKCS #8 DER) sealed with the KEK
 	CreatedAt time.Time
+}
+
+// Valid reports whether a is an algorithm nines signs with.
+func (a Alg) Valid() bool { return slices.Contains(Algs, a) }
+
+// Valid reports whether s is a rotation state.
+func (s State) Valid() bool { return s == Next || s == Current || s == Previous }
+
+// LogValue keeps the sealed private key out of logs: only kid, algorithm and state.
+func (k Key) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("kid", k.ID), slog.String("alg", string(k.Alg)),
+		slog.String("state", string(k.State)))
+}
+
+// String names k without its sealed private key, so that %v and %+v never print it.
+func (k Key) String() string {
+	return "signing key " + k.ID + " (" + string(k.Alg) + ", " + string(k.State) + ")"
+}
+
+// GoString is String, for %#v.
+func (k Key) GoString() string { return k.String() }
+
+// MarshalJSON writes k's public parts only: a Key marshalled by mistake (a debug dump, an
+// API that forgot to convert it) never carries the sealed private key.
+func (k Key) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		KID       string          `json:"kid"`
+		Alg       Alg             `json:"alg"`
+		State     State           `json:"state"`
+		CreatedAt time.Time       `json:"created_at"`
+		PublicJWK json.RawMessage `json:"public_jwk,omitempty"`
+	}{k.ID, k.Alg, k.State, k.CreatedAt, json.RawMessage(k.PublicJWK)})
 }

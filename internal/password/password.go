@@ -105,7 +105,9 @@ func (h *Hasher) Hash(ctx context.Context, pw string) (string, error) {
 // An empty hash (unknown user, or a user without a password) is verified against a
 // dummy hash so that it costs the same time as a real one, and then reports false.
 // rehash is true when the hash uses weaker parameters than the Hasher's: the caller
-// should store a fresh Hash after a successful sign-in.
+// should store a fresh Hash after a successful sign-in. A hash that cannot be read, or
+// whose parameters are beyond what this Hasher affords (see affordable), is ErrMalformed
+// and is never computed.
 func (h *Hasher) Verify(ctx context.Context, pw, hash string) (ok, rehash bool, err error) {
 	target, known := hash, hash != ""
 	if !known {
@@ -114,6 +116,9 @@ func (h *Hasher) Verify(ctx context.Context, pw, hash string) (ok, rehash bool, 
 	p, salt, key, err := decode(target)
 	if err != nil {
 		return false, false, err
+	}
+	if !h.affordable(p) {
+		return false, false, ErrMalformed
 	}
 	if err := h.acquire(ctx); err != nil {
 		return false, false, err
@@ -135,12 +140,22 @@ func encode(p Params, salt, key []byte) string {
 		b64.EncodeToString(salt), b64.EncodeToString(key))
 }
 
-// Bounds on parameters read from a stored hash, so that a corrupt or hostile row cannot
-// make one verification allocate gigabytes.
+// Bounds on the parameters of a stored hash, relative to the Hasher's own: a hash above
+// them is an attacker's row or a misconfiguration, and verifying it would cost many times
+// the memory and time a sign-in is budgeted for (the slots bound how many hashes run, not
+// what one costs). Raising the policy up to fourfold keeps the old hashes verifiable.
 const (
-	maxMemory = 256 * 1024 // 256 MiB in KiB: far above any sane policy, bounded for safety
-	maxIter   = 64
+	boundFactor    = 4
+	minMaxIter     = 8 // the iteration bound is never below this, for policies with t=1 or 2
+	maxParallelism = 16
 )
+
+// affordable reports whether a stored hash's parameters are within the bounds above.
+func (h *Hasher) affordable(p Params) bool {
+	maxIter := max(boundFactor*uint64(h.params.Iterations), minMaxIter)
+	return uint64(p.Memory) <= boundFactor*uint64(h.params.Memory) &&
+		uint64(p.Iterations) <= maxIter && p.Parallelism <= maxParallelism
+}
 
 func decode(s string) (p Params, salt, key []byte, err error) {
 	parts := strings.Split(s, "$")
@@ -154,7 +169,7 @@ func decode(s string) (p Params, salt, key []byte, err error) {
 	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.Memory, &p.Iterations, &p.Parallelism); err != nil {
 		return p, nil, nil, ErrMalformed
 	}
-	if p.Memory == 0 || p.Memory > maxMemory || p.Iterations == 0 || p.Iterations > maxIter || p.Parallelism == 0 {
+	if p.Memory == 0 || p.Iterations == 0 || p.Parallelism == 0 { // upper bounds: Hasher.affordable
 		return p, nil, nil, ErrMalformed
 	}
 	if salt, err = b64.DecodeString(parts[4]); err != nil || len(salt) < 8 {

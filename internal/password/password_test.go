@@ -3,6 +3,7 @@ package password
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -93,6 +94,54 @@ func TestMalformed(t *testing.T) {
 				t.Fatalf("Verify = %v, %v, %v; want false, false, ErrMalformed", ok, rehash, err)
 			}
 		})
+	}
+}
+
+// TestStoredParamsBounded: a stored hash may cost at most 4× the Hasher's memory, 4× its
+// iterations (at least 8) and parallelism 16; beyond that it is an attacker's row or a
+// misconfiguration and is refused before it is computed. Hashes at the bounds verify.
+func TestStoredParamsBounded(t *testing.T) {
+	ctx := context.Background()
+	const salt, key = "c2FsdHNhbHRzYWx0c2FsdA", "a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2U"
+	hostile := func(m, tt, p int) string {
+		return fmt.Sprintf("$argon2id$v=19$m=%d,t=%d,p=%d$%s$%s", m, tt, p, salt, key)
+	}
+	owasp := New(Config{Params: OWASP})
+	strong := New(Config{Params: Params{Memory: 64, Iterations: 3, Parallelism: 1, SaltLen: 16, KeyLen: 32}})
+	tests := []struct {
+		name   string
+		hasher *Hasher
+		hash   string
+		want   error
+	}{
+		{name: "memory above 4x", hasher: New(Config{Params: fast}), hash: hostile(4*64+1, 1, 1), want: ErrMalformed},
+		{name: "memory above 4x of OWASP", hasher: owasp, hash: hostile(int(4*OWASP.Memory)+1, 2, 1), want: ErrMalformed},
+		{name: "iterations above the minimum bound of 8", hasher: New(Config{Params: fast}), hash: hostile(64, 9, 1), want: ErrMalformed},
+		{name: "iterations above 4x", hasher: strong, hash: hostile(64, 13, 1), want: ErrMalformed},
+		{name: "parallelism above 16", hasher: New(Config{Params: fast}), hash: hostile(256, 1, 17), want: ErrMalformed},
+		{name: "all hostile", hasher: New(Config{Params: fast}), hash: hostile(2048, 64, 255), want: ErrMalformed},
+		{name: "memory at 4x", hasher: New(Config{Params: fast}), hash: hostile(4*64, 1, 1)},
+		{name: "iterations at 8", hasher: New(Config{Params: fast}), hash: hostile(64, 8, 1)},
+		{name: "iterations at 4x", hasher: strong, hash: hostile(64, 12, 1)},
+		{name: "parallelism at 16", hasher: New(Config{Params: fast}), hash: hostile(256, 1, 16)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ok, rehash, err := tt.hasher.Verify(ctx, "pw", tt.hash)
+			if !errors.Is(err, tt.want) || (tt.want == nil && err != nil) || ok || rehash {
+				t.Fatalf("Verify = %v, %v, %v; want false, false, %v", ok, rehash, err, tt.want)
+			}
+		})
+	}
+
+	// A real hash at every bound at once verifies.
+	atBounds := New(Config{Params: Params{Memory: 4 * 64, Iterations: 8, Parallelism: 16, SaltLen: 16, KeyLen: 32}})
+	hash, err := atBounds.Hash(ctx, "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, _, err := New(Config{Params: fast}).Verify(ctx, "pw", hash); !ok || err != nil {
+		t.Errorf("Verify(hash at the bounds) = %v, %v; want true, nil", ok, err)
 	}
 }
 

@@ -37,10 +37,14 @@ type Tenant struct {
 	// PrimaryColor brands the hosted login pages ("#RRGGBB"; "" = the default).
 	PrimaryColor string
 	// Lockout is the policy against password guessing for this tenant's accounts.
-	Lockout   LockoutPolicy
-	Version   int64 // optimistic-concurrency counter, incremented by every update
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	Lockout LockoutPolicy
+	// KeyGeneration counts the rotations of the tenant's signing keys: 0 for a new
+	// tenant, incremented by every rotation. It is not client-settable and does not
+	// change Version.
+	KeyGeneration int64
+	Version       int64 // optimistic-concurrency counter, incremented by every update
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
 }
 
 // LockoutPolicy locks an account for Duration after Threshold consecutive failed
@@ -100,8 +104,8 @@ func (t Tenant) Validate() field.Errors {
 	if t.Lockout.Threshold < 1 || t.Lockout.Threshold > 1000 {
 		es.Add("lockout_threshold", "must be between 1 and 1000 failed attempts")
 	}
-	if t.Lockout.Duration < time.Minute || t.Lockout.Duration > 24*time.Hour {
-		es.Add("lockout_duration", "must be between 1m and 24h")
+	if d := t.Lockout.Duration; d < time.Minute || d > 24*time.Hour || d%time.Second != 0 {
+		es.Add("lockout_duration_seconds", "must be a whole number of seconds between 60 and 86400")
 	}
 	return es
 }

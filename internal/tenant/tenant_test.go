@@ -31,7 +31,15 @@ func TestValidate(t *testing.T) {
 		{"colour", Tenant{Slug: "a", DisplayName: "A", PrimaryColor: "#1a73e8"}, nil},
 		{"bad colour", Tenant{Slug: "a", DisplayName: "A", PrimaryColor: "red"}, []string{"primary_color"}},
 		{"lockout out of range", Tenant{Slug: "a", DisplayName: "A", Lockout: LockoutPolicy{Threshold: 1001, Duration: time.Second}},
-			[]string{"lockout_threshold", "lockout_duration"}},
+			[]string{"lockout_threshold", "lockout_duration_seconds"}},
+		{"lockout at the bounds", Tenant{Slug: "a", DisplayName: "A", Lockout: LockoutPolicy{Threshold: 1000, Duration: 24 * time.Hour}}, nil},
+		{"lockout lowest", Tenant{Slug: "a", DisplayName: "A", Lockout: LockoutPolicy{Threshold: 1, Duration: time.Minute}}, nil},
+		{"lockout too long", Tenant{Slug: "a", DisplayName: "A", Lockout: LockoutPolicy{Threshold: 5, Duration: 24*time.Hour + time.Second}},
+			[]string{"lockout_duration_seconds"}},
+		{"lockout fractional seconds", Tenant{Slug: "a", DisplayName: "A", Lockout: LockoutPolicy{Threshold: 5, Duration: 90*time.Second + time.Millisecond}},
+			[]string{"lockout_duration_seconds"}},
+		{"negative threshold", Tenant{Slug: "a", DisplayName: "A", Lockout: LockoutPolicy{Threshold: -1, Duration: time.Minute}},
+			[]string{"lockout_threshold"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.t.ApplyDefaults()

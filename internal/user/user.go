@@ -40,9 +40,12 @@ type User struct {
 	// PasswordHash is a PHC string ($argon2id$…), empty when the user has no password.
 	// It is never serialised to any API and never logged.
 	PasswordHash string
-	Version      int64
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// LastLoginAt is the time of the last successful sign-in; zero when never. The login
+	// tier records it without changing Version.
+	LastLoginAt time.Time
+	Version     int64
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }
 
 // LogValue keeps the password hash and personal data out of logs.

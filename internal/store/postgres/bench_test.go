@@ -14,7 +14,7 @@ func BenchmarkPrimaryUserByUsername(b *testing.B) { benchUserByUsername(b, false
 func benchUserByUsername(b *testing.B, replicas bool) {
 	c := cluster.Cluster(b)
 	db := c.NewDatabase(b)
-	opts := Options{PrimaryURL: db.PrimaryURL}
+	opts := Options{PrimaryURL: db.PrimaryURL, PrimaryFallback: !replicas}
 	if replicas {
 		opts.ReplicaURLs = db.ReplicaURLs
 	}

@@ -33,15 +33,23 @@ const (
 // classify decides what a failed read means for the replica it ran on. The rule is
 // positive: only errors known to be about the connection or the server's availability
 // move a read elsewhere; anything unknown is final, so a bug is never hidden by retries
-// and a query that fails everywhere cannot mark every replica down.
+// and a query that fails everywhere cannot mark every replica down. A fault wrapped as
+// store.ErrUnavailable (by sqlstore, for the admin tier) is still this replica's fault.
 func classify(ctx context.Context, err error) verdict {
 	switch {
 	case err == nil, ctx.Err() != nil:
 		return final
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrAlreadyExists),
-		errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrUnavailable):
+		errors.Is(err, store.ErrConflict):
 		return final
 	}
+	return fault(err)
+}
+
+// fault classifies err by what it says about the server it came from: failover for a
+// connection fault, elsewhere for a query the server cancelled but could run again,
+// final for anything else (a bare store.ErrUnavailable included: no server named).
+func fault(err error) verdict {
 	var ce *pgconn.ConnectError
 	if errors.As(err, &ce) {
 		return failover // whatever the server said, this replica gave no session
@@ -55,13 +63,15 @@ func classify(ctx context.Context, err error) verdict {
 	return final
 }
 
-// classifyServer classifies an error the server sent on an established session.
+// classifyServer classifies an error the server sent on an established session. A
+// recovery conflict comes first: "terminating connection due to conflict with recovery"
+// is FATAL with SQLSTATE 40001, and the standby that sent it is healthy.
 func classifyServer(pe *pgconn.PgError) verdict {
 	switch {
-	case pe.Severity == "FATAL" || pe.Severity == "PANIC":
-		return failover // the server ended the session
 	case pe.Code == codeSerializationFailure || pe.Code == codeDeadlockDetected:
 		return elsewhere // on a standby: canceling statement due to conflict with recovery
+	case pe.Severity == "FATAL" || pe.Severity == "PANIC":
+		return failover // the server ended the session
 	}
 	switch pe.Code {
 	case "57P01", "57P02", "57P03": // admin_shutdown, crash_shutdown, cannot_connect_now

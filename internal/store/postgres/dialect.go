@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -44,6 +45,24 @@ func (Dialect) ForeignKeyViolation(err error) bool {
 func (Dialect) Retryable(err error) bool {
 	pe := pgError(err)
 	return pe != nil && (pe.Code == codeSerializationFailure || pe.Code == codeDeadlockDetected)
+}
+
+// Unavailable reports the errors on which the read router fails over (classify): no
+// connection, a lost one, a server shutting down or starting, 08xxx, too many
+// connections. A deadline that ran out while connecting is unavailability; the caller's
+// context ending on an established session, or cancelling the connect, is not.
+func (Dialect) Unavailable(err error) bool {
+	if errors.Is(err, context.Canceled) {
+		return false
+	}
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return true
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	return fault(err) == failover
 }
 
 // Time passes t as it is: pgx encodes time.Time as timestamptz.

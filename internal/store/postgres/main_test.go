@@ -22,7 +22,7 @@ var cluster = pgtest.NewShared(pgtest.Options{Replicas: 2, Template: migrateTemp
 func TestMain(m *testing.M) { os.Exit(cluster.Run(m)) }
 
 func migrateTemplate(ctx context.Context, url string) error {
-	b, err := Open(ctx, Options{PrimaryURL: url, Logger: slog.New(slog.DiscardHandler)})
+	b, err := Open(ctx, Options{PrimaryURL: url, PrimaryFallback: true, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return err
 	}

@@ -27,7 +27,7 @@ func TestOpenRefusesSimpleProtocol(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			u := "postgres://nines@127.0.0.1:1/nines?" + tt.query
-			for _, opts := range []Options{{PrimaryURL: u}, {PrimaryURL: "postgres://127.0.0.1:1/x", ReplicaURLs: []string{u}}} {
+			for _, opts := range []Options{{PrimaryURL: u, PrimaryFallback: true}, {PrimaryURL: "postgres://127.0.0.1:1/x", ReplicaURLs: []string{u}}} {
 				opts.Logger = slog.New(slog.DiscardHandler)
 				b, err := Open(t.Context(), opts)
 				if err == nil {
@@ -58,7 +58,7 @@ func TestPrimaryDownReplicasServe(t *testing.T) {
 	const password = "s3cret-Pa55word"
 	c := cluster.Cluster(t)
 	db := c.NewDatabase(t)
-	seed := open(t, Options{PrimaryURL: db.PrimaryURL})
+	seed := open(t, Options{PrimaryURL: db.PrimaryURL, PrimaryFallback: true})
 	ten, u := seedUser(t, seed.Store())
 	waitReplicated(t, c)
 
@@ -118,7 +118,7 @@ func TestConcurrentMigrate(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make([]error, migrators)
 	for i := range migrators {
-		b := open(t, Options{PrimaryURL: u})
+		b := open(t, Options{PrimaryURL: u, PrimaryFallback: true})
 		wg.Go(func() { errs[i] = b.Migrate(t.Context()) })
 	}
 	wg.Wait()
@@ -128,7 +128,7 @@ func TestConcurrentMigrate(t *testing.T) {
 		}
 	}
 	var dup int
-	err = open(t, Options{PrimaryURL: u}).primary.db.QueryRowContext(t.Context(), `SELECT count(*) FROM
+	err = open(t, Options{PrimaryURL: u, PrimaryFallback: true}).primary.db.QueryRowContext(t.Context(), `SELECT count(*) FROM
 		(SELECT version_id FROM goose_db_version GROUP BY version_id HAVING count(*) > 1) d`).Scan(&dup)
 	if err != nil || dup != 0 {
 		t.Errorf("migrations applied more than once: %d versions (%v)", dup, err)

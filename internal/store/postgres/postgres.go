@@ -22,12 +22,15 @@ import (
 type Options struct {
 	// PrimaryURL is the read-write server (a postgres:// URL or key=value string).
 	PrimaryURL string
-	// ReplicaURLs serve the Reader. Empty: the Reader reads the primary.
+	// ReplicaURLs serve the Reader. Empty: the Reader reads the primary, which needs
+	// PrimaryFallback.
 	ReplicaURLs []string
-	// PrimaryFallback lets the Reader read the primary when no replica is healthy. The
-	// login tier must leave it false: it must never load the primary.
+	// PrimaryFallback lets the Reader read the primary when no replica is healthy, or
+	// always when there are no ReplicaURLs. The login tier must leave it false: it must
+	// never load the primary, so Open refuses no replicas without PrimaryFallback rather
+	// than read the primary silently.
 	PrimaryFallback bool
-	// ProbeInterval is how often each replica is checked; zero means 250ms.
+	// ProbeInterval is how often each server is checked; zero means 250ms.
 	ProbeInterval time.Duration
 	// ProbeTimeout bounds one check; zero means 1s.
 	ProbeTimeout time.Duration
@@ -45,27 +48,26 @@ const (
 
 // Backend is an open PostgreSQL primary with its replicas.
 type Backend struct {
-	primary *conn
+	primary *server
 	router  *router // nil without replicas
+	prober  *prober
 	st      *sqlstore.Store
 }
 
-// conn is one server's pool and its database/sql view.
-type conn struct {
-	*health
-	pool *pgxpool.Pool
-	db   *sql.DB
-}
-
-// Open creates the pools; it connects to nothing yet except the replicas' probe, so a
-// process starts even while the primary is down. It does not migrate: call Migrate
-// (from one process, the migrate role).
+// Open creates the pools and probes every server once (within ProbeTimeout, all at
+// once) for its initial state; a server that is down does not fail Open, so a process
+// starts even while the primary is down. It does not migrate: call Migrate (from one
+// process, the migrate role).
 func Open(ctx context.Context, opts Options) (*Backend, error) {
 	opts = opts.withDefaults()
-	if opts.PrimaryURL == "" {
+	switch {
+	case opts.PrimaryURL == "":
 		return nil, errors.New("postgres: open: no primary URL")
+	case len(opts.ReplicaURLs) == 0 && !opts.PrimaryFallback:
+		return nil, errors.New("postgres: open: no replica URLs, and PrimaryFallback is off: " +
+			"the Reader would have no database it may read")
 	}
-	p, err := openConn(opts.PrimaryURL, "primary", opts)
+	p, err := openServer(opts.PrimaryURL, "primary", opts)
 	if err != nil {
 		return nil, err
 	}
@@ -75,9 +77,13 @@ func Open(ctx context.Context, opts Options) (*Backend, error) {
 		if b.router, err = openRouter(opts, p.db); err != nil {
 			return nil, errors.Join(err, b.Close())
 		}
-		b.router.start(ctx)
 		cfg.Replicas = b.router
 	}
+	b.prober = &prober{servers: []*server{p}, router: b.router, interval: opts.ProbeInterval, timeout: opts.ProbeTimeout}
+	if b.router != nil {
+		b.prober.servers = append(b.prober.servers, b.router.replicas...)
+	}
+	b.prober.start(ctx)
 	b.st = sqlstore.New(cfg)
 	return b, nil
 }
@@ -99,25 +105,24 @@ func (o Options) withDefaults() Options {
 }
 
 func openRouter(opts Options, primary *sql.DB) (*router, error) {
-	r := &router{interval: opts.ProbeInterval, timeout: opts.ProbeTimeout}
+	r := &router{}
 	if opts.PrimaryFallback {
 		r.fallback = primary
 	}
-	r.up.Store(&[]*replica{})
+	r.up.Store(&[]*server{})
 	for i, u := range opts.ReplicaURLs {
-		c, err := openConn(u, "replica", opts)
+		s, err := openServer(u, "replica", opts)
 		if err != nil {
 			r.closePools()
 			return nil, fmt.Errorf("postgres: replica %d: %w", i+1, err)
 		}
-		r.replicas = append(r.replicas, &replica{health: c.health, pool: c.pool, db: c.db,
-			probeCfg: c.pool.Config().ConnConfig.Copy()})
+		r.replicas = append(r.replicas, s)
 	}
 	return r, nil
 }
 
-// openConn parses url and creates its pool (lazily: no connection yet).
-func openConn(url, role string, opts Options) (*conn, error) {
+// openServer parses url and creates its pool (lazily: no connection yet).
+func openServer(url, role string, opts Options) (*server, error) {
 	cfg, err := pgxpool.ParseConfig(url) // pgconn redacts the password in its errors
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %s URL: %w", role, err)
@@ -131,20 +136,17 @@ func openConn(url, role string, opts Options) (*conn, error) {
 	}
 	name := net.JoinHostPort(cfg.ConnConfig.Host, strconv.Itoa(int(cfg.ConnConfig.Port)))
 	h := newHealth(name, role, cfg.ConnConfig.Password, opts.Logger, opts.Now)
-	return &conn{health: h, pool: pool, db: stdlib.OpenDBFromPool(pool)}, nil
+	return &server{health: h, pool: pool, db: stdlib.OpenDBFromPool(pool), standby: role == "replica",
+		probeCfg: cfg.ConnConfig.Copy()}, nil
 }
 
 // Store returns the entity store: writes and reads on the primary, and through Reader,
 // reads on the replicas.
 func (b *Backend) Store() *sqlstore.Store { return b.st }
 
-// Health checks the primary now and reports it with every replica's state as the prober
-// last saw it.
-func (b *Backend) Health(ctx context.Context) []store.DBHealth {
-	began := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, DefaultProbeTimeout)
-	defer cancel()
-	b.primary.set(b.primary.pool.Ping(ctx), began)
+// Health reports the primary's and every replica's state as the prober last saw it. It
+// never waits on a server, so /readyz answers at once even while the primary hangs.
+func (b *Backend) Health(context.Context) []store.DBHealth {
 	hs := []store.DBHealth{b.primary.report()}
 	if b.router != nil {
 		hs = append(hs, b.router.health()...)
@@ -154,22 +156,23 @@ func (b *Backend) Health(ctx context.Context) []store.DBHealth {
 
 // Close stops the prober and closes every pool.
 func (b *Backend) Close() error {
+	if b.prober != nil {
+		b.prober.close()
+	}
 	if b.router != nil {
-		b.router.close()
 		b.router.closePools()
 	}
 	b.primary.close()
 	return nil
 }
 
-func (c *conn) close() {
-	_ = c.db.Close()
-	c.pool.Close()
+func (s *server) close() {
+	_ = s.db.Close()
+	s.pool.Close()
 }
 
 func (r *router) closePools() {
 	for _, rep := range r.replicas {
-		_ = rep.db.Close()
-		rep.pool.Close()
+		rep.close()
 	}
 }

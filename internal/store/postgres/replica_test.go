@@ -50,7 +50,7 @@ func TestReplicaReadsAreSpread(t *testing.T) {
 
 func TestNoReplicasReaderReadsPrimary(t *testing.T) {
 	db := cluster.Cluster(t).NewDatabase(t)
-	b := open(t, Options{PrimaryURL: db.PrimaryURL})
+	b := open(t, Options{PrimaryURL: db.PrimaryURL, PrimaryFallback: true})
 	if b.router != nil {
 		t.Fatal("a backend without replica URLs has a read router")
 	}

@@ -15,32 +15,29 @@ import (
 	"github.com/ninesid/nines/internal/store/sqlstore"
 )
 
-// replica is one streaming replica: its pool for reads and the prober's own connection,
-// so that a probe never waits behind busy reads for a pooled connection.
-type replica struct {
+// server is one PostgreSQL server, the primary or a streaming replica: its pool for
+// queries and the prober's own connection, so that a probe never waits behind busy
+// queries for a pooled connection.
+type server struct {
 	*health
-	pool *pgxpool.Pool
-	db   *sql.DB
+	pool    *pgxpool.Pool
+	db      *sql.DB
+	standby bool // what pg_is_in_recovery() must answer: true for a replica
 
 	probeCfg  *pgx.ConnConfig
-	probeConn *pgx.Conn // used by one probe at a time: probes of a replica never overlap
+	probeConn *pgx.Conn // used by one probe at a time: probes of a server never overlap
 }
 
 // router is the sqlstore.ReadRouter over the replicas: round robin over the healthy
-// ones, fail-over within the call on a connection fault, and a prober that marks
+// ones and fail-over within the call on a connection fault; the Backend's prober marks
 // replicas down and up in the background.
 type router struct {
-	replicas []*replica
+	replicas []*server
 	fallback *sql.DB // the primary when Options.PrimaryFallback, else nil
-	interval time.Duration
-	timeout  time.Duration
 
-	up   atomic.Pointer[[]*replica] // the healthy replicas, rebuilt on every change
+	up   atomic.Pointer[[]*server] // the healthy replicas, rebuilt on every change
 	next atomic.Uint64
 	mu   sync.Mutex // serialises rebuilds of up
-
-	stop context.CancelFunc
-	done chan struct{}
 }
 
 // Read runs fn on the next healthy replica; when fn fails there with a connection
@@ -61,7 +58,7 @@ func (r *router) Read(ctx context.Context, fn func(ctx context.Context, db *sql.
 			case final:
 				return err
 			case failover:
-				if r.update(rep, err, time.Now()) {
+				if rep.record(err, time.Now()) {
 					r.rebuild()
 				}
 			}
@@ -85,15 +82,15 @@ func (r *router) withoutReplica(ctx context.Context, fn func(ctx context.Context
 	return fmt.Errorf("postgres: no healthy replica: %w", store.ErrUnavailable)
 }
 
-// update records the outcome of a read or a probe on rep that began at began, and
-// reports a change of state. Going down also drops rep's pooled connections: they died
-// with the server, and would otherwise fail one read each once it is back.
-func (r *router) update(rep *replica, err error, began time.Time) bool {
-	if !rep.set(err, began) {
+// record records the outcome of a read or a probe on s that began at began, and
+// reports a change of state. Going down also drops s's pooled connections: they died
+// with the server, and would otherwise fail one query each once it is back.
+func (s *server) record(err error, began time.Time) bool {
+	if !s.set(err, began) {
 		return false
 	}
-	if err != nil && rep.pool != nil {
-		rep.pool.Reset()
+	if err != nil && s.pool != nil {
+		s.pool.Reset()
 	}
 	return true
 }
@@ -102,7 +99,7 @@ func (r *router) update(rep *replica, err error, began time.Time) bool {
 func (r *router) rebuild() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	ups := make([]*replica, 0, len(r.replicas))
+	ups := make([]*server, 0, len(r.replicas))
 	for _, rep := range r.replicas {
 		if rep.healthy() {
 			ups = append(ups, rep)

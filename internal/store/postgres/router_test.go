@@ -37,7 +37,7 @@ func fakeRouter(t *testing.T, n int, fallback bool, log *slog.Logger) (*router, 
 		names[db] = name
 		h := newHealth(name, "replica", "", log, time.Now)
 		h.set(nil, time.Now())
-		r.replicas = append(r.replicas, &replica{health: h, db: db})
+		r.replicas = append(r.replicas, &server{health: h, db: db, standby: true})
 	}
 	if fallback {
 		r.fallback = new(sql.DB)
@@ -91,6 +91,9 @@ func TestRouterOutcomes(t *testing.T) {
 		{"SQL error is the answer", false, map[string]error{down: &pgconn.PgError{Code: "42P01"}, "127.0.0.1:5002": &pgconn.PgError{Code: "42P01"}}, &pgconn.PgError{}, 1, false},
 		{"connection fault fails over", false, map[string]error{down: errReset}, nil, 2, true},
 		{"recovery conflict moves on, replica stays up", false, map[string]error{down: &pgconn.PgError{Code: "40001"}}, nil, 2, false},
+		{"terminating recovery conflict moves on, replica stays up", false, map[string]error{down: &pgconn.PgError{Severity: "FATAL", Code: "40001",
+			Message: "terminating connection due to conflict with recovery"}}, nil, 2, false},
+		{"connection fault wrapped as unavailable fails over", false, map[string]error{down: fmt.Errorf("sqlstore: user: %w: %w", store.ErrUnavailable, errReset)}, nil, 2, true},
 		{"every replica lost, no fallback", false, map[string]error{down: errReset, "127.0.0.1:5002": errReset}, store.ErrUnavailable, 2, true},
 		{"every replica lost, fallback reads the primary", true, map[string]error{down: errReset, "127.0.0.1:5002": errReset}, nil, 3, true},
 		{"fallback lost too", true, map[string]error{down: errReset, "127.0.0.1:5002": errReset, "primary": errReset}, store.ErrUnavailable, 3, true},

@@ -34,6 +34,8 @@ var uniqueIndexes = map[string]string{
 	"applications.tenant_id, applications.client_id": "applications_client_id_key",
 	"api_tokens.id":                                  "api_tokens_pkey",
 	"api_tokens.digest":                              "api_tokens_digest_key",
+	"signing_keys.kid":                               "signing_keys_pkey",
+	"signing_keys.tenant_id, signing_keys.alg, signing_keys.state": "signing_keys_state_key",
 }
 
 const uniquePrefix = "UNIQUE constraint failed: "
@@ -79,6 +81,22 @@ func (Dialect) Retryable(err error) bool {
 	}
 	switch e.Code() & 0xff {
 	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+		return true
+	}
+	return false
+}
+
+// Unavailable reports SQLITE_CANTOPEN and SQLITE_IOERR (the file or its directory is
+// gone, unreadable or on a failing disk) and SQLITE_BUSY, with their extended codes. A
+// busy database reaches a caller only after busy_timeout and the Store's retries, so
+// it is as unavailable as a dead server.
+func (Dialect) Unavailable(err error) bool {
+	var e *msqlite.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.Code() & 0xff {
+	case sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_BUSY:
 		return true
 	}
 	return false

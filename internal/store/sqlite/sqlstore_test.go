@@ -112,7 +112,8 @@ func TestInTxRetries(t *testing.T) {
 	}
 	// A failed transaction is rolled back, and the single connection is released.
 	err := s.InTx(t.Context(), func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(t.Context(), `INSERT INTO tenants VALUES ('x', 'x', 'x', 'active', 1, 0, 0)`); err != nil {
+		if _, err := tx.ExecContext(t.Context(), `INSERT INTO tenants (id, slug, display_name, status, version, created_at, updated_at)
+			VALUES ('x', 'x', 'x', 'active', 1, 0, 0)`); err != nil {
 			return err
 		}
 		return errOther

@@ -49,7 +49,7 @@ func (s *Store) CreateAPIToken(ctx context.Context, t apitoken.Token) (apitoken.
 func (s *Store) APITokenByDigest(ctx context.Context, digest []byte) (apitoken.Token, error) {
 	t, err := s.scanToken(s.db.QueryRowContext(ctx, `SELECT `+tokenCols+` FROM api_tokens
 		WHERE digest = $1`, digest))
-	return t, readErr("api token by digest", err)
+	return t, s.readErr("api token by digest", err)
 }
 
 // ListAPITokens returns one page of every token, global and tenant-scoped, ordered by ID.
@@ -58,10 +58,10 @@ func (s *Store) ListAPITokens(ctx context.Context, opts store.ListOptions) (stor
 	rows, err := s.db.QueryContext(ctx, `SELECT `+tokenCols+` FROM api_tokens
 		WHERE id > $1 ORDER BY id LIMIT $2`, opts.After, opts.Limit+1)
 	if err != nil {
-		return store.Page[apitoken.Token]{}, readErr("list api tokens", err)
+		return store.Page[apitoken.Token]{}, s.readErr("list api tokens", err)
 	}
 	p, err := collect(rows, opts.Limit, s.scanToken, func(t apitoken.Token) uuid.UUID { return t.ID })
-	return p, readErr("list api tokens", err)
+	return p, s.readErr("list api tokens", err)
 }
 
 // DeleteAPIToken removes the token id.

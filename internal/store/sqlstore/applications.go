@@ -11,18 +11,29 @@ import (
 
 const appCols = `tenant_id, id, client_id, client_name, type, secret_digest, redirect_uris,
 	post_logout_redirect_uris, grant_types, response_types, token_endpoint_auth_method,
-	version, created_at, updated_at`
+	id_token_signed_response_alg, jwks, version, created_at, updated_at`
 
 func (s *Store) scanApp(r row) (client.Application, error) {
 	var a client.Application
 	err := r.Scan(&a.TenantID, &a.ID, &a.ClientID, &a.ClientName, &a.Type, &a.SecretDigest,
 		jsonList{&a.RedirectURIs}, jsonList{&a.PostLogoutRedirectURIs}, jsonList{&a.GrantTypes},
-		jsonList{&a.ResponseTypes}, &a.TokenEndpointAuthMethod, &a.Version,
-		s.scanTime(&a.CreatedAt), s.scanTime(&a.UpdatedAt))
+		jsonList{&a.ResponseTypes}, &a.TokenEndpointAuthMethod, &a.IDTokenSignedResponseAlg,
+		&a.JWKS, &a.Version, s.scanTime(&a.CreatedAt), s.scanTime(&a.UpdatedAt))
 	if len(a.SecretDigest) == 0 {
 		a.SecretDigest = nil
 	}
+	if len(a.JWKS) == 0 {
+		a.JWKS = nil
+	}
 	return a, err
+}
+
+// jwksArg stores a client's JWKS as JSON text, or NULL when it has none.
+func jwksArg(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return string(b)
 }
 
 // appLists is the JSON text of a's four lists, in column order.
@@ -64,11 +75,14 @@ func (s *Store) CreateApplication(ctx context.Context, tenantID uuid.UUID, a cli
 	if len(a.SecretDigest) == 0 {
 		a.SecretDigest = nil
 	}
+	if len(a.JWKS) == 0 {
+		a.JWKS = nil
+	}
 	_, err = s.exec(ctx, "create application", `INSERT INTO applications (`+appCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 		a.TenantID, a.ID, a.ClientID, a.ClientName, a.Type, bytesArg(a.SecretDigest),
-		lists[0], lists[1], lists[2], lists[3], a.TokenEndpointAuthMethod, a.Version,
-		s.d.Time(now), s.d.Time(now))
+		lists[0], lists[1], lists[2], lists[3], a.TokenEndpointAuthMethod,
+		a.IDTokenSignedResponseAlg, jwksArg(a.JWKS), a.Version, s.d.Time(now), s.d.Time(now))
 	if err != nil {
 		return client.Application{}, err
 	}
@@ -79,7 +93,7 @@ func (s *Store) CreateApplication(ctx context.Context, tenantID uuid.UUID, a cli
 func (s *Store) Application(ctx context.Context, tenantID, id uuid.UUID) (client.Application, error) {
 	a, err := s.scanApp(s.db.QueryRowContext(ctx, `SELECT `+appCols+` FROM applications
 		WHERE tenant_id = $1 AND id = $2`, tenantID, id))
-	return a, readErr("application", err)
+	return a, s.readErr("application", err)
 }
 
 // ApplicationByClientID returns the application of tenantID with clientID.
@@ -90,7 +104,7 @@ func (s *Store) ApplicationByClientID(ctx context.Context, tenantID uuid.UUID, c
 func (s *Store) appByClientID(ctx context.Context, q querier, tenantID uuid.UUID, clientID string) (client.Application, error) {
 	a, err := s.scanApp(q.QueryRowContext(ctx, `SELECT `+appCols+` FROM applications
 		WHERE tenant_id = $1 AND client_id = $2`, tenantID, clientID))
-	return a, readErr("application by client id", err)
+	return a, s.readErr("application by client id", err)
 }
 
 // ListApplications returns one page of tenantID's applications, ordered by ID.
@@ -99,10 +113,10 @@ func (s *Store) ListApplications(ctx context.Context, tenantID uuid.UUID, opts s
 	rows, err := s.db.QueryContext(ctx, `SELECT `+appCols+` FROM applications
 		WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3`, tenantID, opts.After, opts.Limit+1)
 	if err != nil {
-		return store.Page[client.Application]{}, readErr("list applications", err)
+		return store.Page[client.Application]{}, s.readErr("list applications", err)
 	}
 	p, err := collect(rows, opts.Limit, s.scanApp, func(a client.Application) uuid.UUID { return a.ID })
-	return p, readErr("list applications", err)
+	return p, s.readErr("list applications", err)
 }
 
 // UpdateApplication stores every mutable field of a (not ClientID or Type, which are
@@ -118,11 +132,13 @@ func (s *Store) UpdateApplication(ctx context.Context, tenantID uuid.UUID, a cli
 		update: `UPDATE applications
 			SET client_name = $1, secret_digest = $2, redirect_uris = $3,
 				post_logout_redirect_uris = $4, grant_types = $5, response_types = $6,
-				token_endpoint_auth_method = $7, version = version + 1, updated_at = $8
-			WHERE tenant_id = $9 AND id = $10 AND version = $11
+				token_endpoint_auth_method = $7, id_token_signed_response_alg = $8, jwks = $9,
+				version = version + 1, updated_at = $10
+			WHERE tenant_id = $11 AND id = $12 AND version = $13
 			RETURNING ` + appCols,
 		args: []any{a.ClientName, bytesArg(a.SecretDigest), lists[0], lists[1], lists[2], lists[3],
-			a.TokenEndpointAuthMethod, s.d.Time(s.stamp()), tenantID, a.ID, a.Version},
+			a.TokenEndpointAuthMethod, a.IDTokenSignedResponseAlg, jwksArg(a.JWKS),
+			s.d.Time(s.stamp()), tenantID, a.ID, a.Version},
 		exists: `SELECT 1 FROM applications WHERE tenant_id = $1 AND id = $2`,
 		key:    []any{tenantID, a.ID},
 	}, s.scanApp)

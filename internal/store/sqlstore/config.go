@@ -38,6 +38,12 @@ type Dialect interface {
 	// Retryable reports whether a transaction failed for a reason that a retry of the
 	// whole transaction can fix (serialization failure, deadlock, SQLITE_BUSY).
 	Retryable(err error) bool
+	// Unavailable reports whether err says the database cannot serve at all (it refused
+	// or lost the connection, is shutting down or starting, cannot open its file), as
+	// opposed to an answer to the statement. The Store reports such errors as
+	// store.ErrUnavailable, which the admin tier answers with 503. The caller's own
+	// context ending mid-statement is not unavailability.
+	Unavailable(err error) bool
 	// Time converts a time for a query argument; ScanTime reads one back.
 	Time(t time.Time) any
 	ScanTime(src any) (time.Time, error)

@@ -11,6 +11,11 @@
 //     the primary on the embedded default). It is what the login tier is handed; it has
 //     no method that writes, so login code cannot write the entity store even by mistake.
 //
+// Signing keys are stored sealed (keys.Key.Sealed): the store never sees a private key in
+// clear and never needs the KEK. A tenant's key set changes only in one transaction that
+// first locks the tenant's row (CreateTenantWithKeys, RotateSigningKeys,
+// CompleteSigningKeys), so concurrent rotations cannot leave a broken set.
+//
 // Every method that touches a tenant's data takes the tenant ID explicitly and puts it in
 // the WHERE clause; an entity of another tenant is reported as store.ErrNotFound.
 package sqlstore

@@ -26,6 +26,8 @@ var uniqueFields = map[string]string{
 	"applications_client_id_key":    "client_id",
 	"api_tokens_pkey":               "id",
 	"api_tokens_digest_key":         "digest",
+	"signing_keys_pkey":             "kid",
+	"signing_keys_state_key":        "state",
 }
 
 // UniqueConstraints returns the names of every unique constraint and index the
@@ -55,11 +57,21 @@ func (s *Store) writeErr(op string, err error) error {
 	if s.d.ForeignKeyViolation(err) {
 		return store.ErrNotFound
 	}
+	return s.opErr(op, err)
+}
+
+// opErr wraps err with op, and with store.ErrUnavailable when the Dialect says the
+// database could not serve (the admin tier answers that with 503, anything else 500).
+func (s *Store) opErr(op string, err error) error {
+	if s.d.Unavailable(err) && !errors.Is(err, store.ErrUnavailable) {
+		return fmt.Errorf("sqlstore: %s: %w: %w", op, store.ErrUnavailable, err)
+	}
 	return fmt.Errorf("sqlstore: %s: %w", op, err)
 }
 
-// readErr maps sql.ErrNoRows to store.ErrNotFound and wraps anything else with op.
-func readErr(op string, err error) error {
+// readErr maps sql.ErrNoRows to store.ErrNotFound, an error the Dialect calls
+// unavailability to store.ErrUnavailable, and wraps anything else with op.
+func (s *Store) readErr(op string, err error) error {
 	switch {
 	case err == nil:
 		return nil
@@ -68,7 +80,7 @@ func readErr(op string, err error) error {
 	case errors.Is(err, store.ErrNotFound):
 		return err
 	}
-	return fmt.Errorf("sqlstore: %s: %w", op, err)
+	return s.opErr(op, err)
 }
 
 // affectedOne reports store.ErrNotFound when a DELETE matched no row.

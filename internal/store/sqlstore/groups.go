@@ -40,14 +40,14 @@ func (s *Store) CreateGroup(ctx context.Context, tenantID uuid.UUID, g user.Grou
 func (s *Store) Group(ctx context.Context, tenantID, id uuid.UUID) (user.Group, error) {
 	g, err := s.scanGroup(s.db.QueryRowContext(ctx, `SELECT `+groupCols+` FROM groups
 		WHERE tenant_id = $1 AND id = $2`, tenantID, id))
-	return g, readErr("group", err)
+	return g, s.readErr("group", err)
 }
 
 // GroupByName returns the group of tenantID named name.
 func (s *Store) GroupByName(ctx context.Context, tenantID uuid.UUID, name string) (user.Group, error) {
 	g, err := s.scanGroup(s.db.QueryRowContext(ctx, `SELECT `+groupCols+` FROM groups
 		WHERE tenant_id = $1 AND name = $2`, tenantID, name))
-	return g, readErr("group by name", err)
+	return g, s.readErr("group by name", err)
 }
 
 // ListGroups returns one page of tenantID's groups, ordered by ID.
@@ -56,10 +56,10 @@ func (s *Store) ListGroups(ctx context.Context, tenantID uuid.UUID, opts store.L
 	rows, err := s.db.QueryContext(ctx, `SELECT `+groupCols+` FROM groups
 		WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3`, tenantID, opts.After, opts.Limit+1)
 	if err != nil {
-		return store.Page[user.Group]{}, readErr("list groups", err)
+		return store.Page[user.Group]{}, s.readErr("list groups", err)
 	}
 	p, err := collect(rows, opts.Limit, s.scanGroup, func(g user.Group) uuid.UUID { return g.ID })
-	return p, readErr("list groups", err)
+	return p, s.readErr("list groups", err)
 }
 
 // UpdateGroup stores g's Name and Description if g.Version is current and returns the
@@ -119,7 +119,7 @@ func (s *Store) ListMembers(ctx context.Context, tenantID, groupID uuid.UUID, op
 		p, err = collect(rows, opts.Limit, s.scanUser, func(u user.User) uuid.UUID { return u.ID })
 		return err
 	})
-	return p, readErr("list members", err)
+	return p, s.readErr("list members", err)
 }
 
 // GroupsOfUser returns the groups userID belongs to, ordered by name (an empty slice for
@@ -140,11 +140,11 @@ func (s *Store) groupsOfUser(ctx context.Context, q querier, tenantID, userID uu
 			AND m.tenant_id = $1 AND m.user_id = $2
 		ORDER BY g.name`, tenantID, userID)
 	if err != nil {
-		return nil, readErr("groups of user", err)
+		return nil, s.readErr("groups of user", err)
 	}
 	groups, err := all(rows, s.scanGroup)
 	if err != nil {
-		return nil, readErr("groups of user", err)
+		return nil, s.readErr("groups of user", err)
 	}
 	if len(groups) > 0 {
 		return groups, nil
@@ -153,7 +153,7 @@ func (s *Store) groupsOfUser(ctx context.Context, q querier, tenantID, userID uu
 	err = q.QueryRowContext(ctx, `SELECT 1 FROM users WHERE tenant_id = $1 AND id = $2`,
 		tenantID, userID).Scan(&one)
 	if err != nil {
-		return nil, readErr("groups of user", err)
+		return nil, s.readErr("groups of user", err)
 	}
 	return groups, nil
 }

@@ -62,7 +62,7 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 func (s *Store) inTxOnce(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("sqlstore: begin: %w", err)
+		return s.opErr("begin", err)
 	}
 	// Rollback after Commit is a no-op; deferring it also releases the connection when
 	// fn panics, which matters on SQLite's single writer connection.
@@ -71,7 +71,7 @@ func (s *Store) inTxOnce(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlstore: commit: %w", err)
+		return s.opErr("commit", err)
 	}
 	return nil
 }

@@ -20,13 +20,19 @@ func (s *Store) exec(ctx context.Context, op, query string, args ...any) (sql.Re
 	return res, s.writeErr(op, err)
 }
 
-// deleteOne runs a DELETE that must match one row; none is store.ErrNotFound.
+// deleteOne runs a DELETE (or another write) that must match one row; none is
+// store.ErrNotFound.
 func (s *Store) deleteOne(ctx context.Context, op, query string, args ...any) error {
 	res, err := s.exec(ctx, op, query, args...)
 	if err != nil {
 		return err
 	}
 	return affectedOne(op, res)
+}
+
+// updateOne runs an UPDATE that must match one row; none is store.ErrNotFound.
+func (s *Store) updateOne(ctx context.Context, op, query string, args ...any) error {
+	return s.deleteOne(ctx, op, query, args...)
 }
 
 // versioned is an optimistic-concurrency UPDATE … WHERE version = $n RETURNING <cols>,
@@ -66,7 +72,7 @@ func (s *Store) missOrConflict(ctx context.Context, exists string, key ...any) e
 	case errors.Is(err, sql.ErrNoRows):
 		return store.ErrNotFound
 	case err != nil:
-		return readErr("check version", err)
+		return s.readErr("check version", err)
 	}
 	return store.ErrConflict
 }

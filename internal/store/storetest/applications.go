@@ -46,6 +46,7 @@ func testApplications(t *testing.T, s *sqlstore.Store) {
 	upd.GrantTypes = []string{client.GrantClientCredentials}
 	upd.ResponseTypes = []string{}
 	upd.TokenEndpointAuthMethod = client.AuthSecretPost
+	upd.IDTokenSignedResponseAlg = "EdDSA"
 	upd.ClientID, upd.Type = "changed", client.Public // immutable: ignored
 	after := res(s.UpdateApplication(ctx, tn.ID, upd)).must(t)
 	want = upd
@@ -54,6 +55,22 @@ func testApplications(t *testing.T, s *sqlstore.Store) {
 	want.Version, want.UpdatedAt = 2, after.UpdatedAt
 	wantSame(t, "UpdateApplication", want, after)
 	wantSame(t, "Application after update", after, res(s.Application(ctx, tn.ID, got.ID)).must(t))
+
+	// A JWKS is stored as written and can be removed again.
+	withJWKS := after
+	withJWKS.TokenEndpointAuthMethod = client.AuthPrivateKeyJWT
+	withJWKS.JWKS = []byte(`{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"k1","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}`)
+	stored := res(s.UpdateApplication(ctx, tn.ID, withJWKS)).must(t)
+	if string(stored.JWKS) != string(withJWKS.JWKS) {
+		t.Errorf("JWKS = %s, want %s", stored.JWKS, withJWKS.JWKS)
+	}
+	wantSame(t, "Application with JWKS", stored, res(s.Application(ctx, tn.ID, got.ID)).must(t))
+	wantSame(t, "Reader with JWKS", stored, res(s.Reader().ApplicationByClientID(ctx, tn.ID, got.ClientID)).must(t))
+	stored.JWKS = nil
+	if a := res(s.UpdateApplication(ctx, tn.ID, stored)).must(t); a.JWKS != nil {
+		t.Errorf("JWKS after removal = %s, want nil", a.JWKS)
+	}
+	after = res(s.Application(ctx, tn.ID, got.ID)).must(t)
 
 	// The secret can be removed.
 	noSecret := after

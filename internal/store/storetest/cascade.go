@@ -5,6 +5,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/ninesid/nines/internal/keys"
 	"github.com/ninesid/nines/internal/store"
 	"github.com/ninesid/nines/internal/store/sqlstore"
 	"github.com/ninesid/nines/internal/user"
@@ -28,7 +29,15 @@ func testDeleteTenantCascades(t *testing.T, s *sqlstore.Store) {
 	bu := mkUser(t, s, b.ID, "alice", "alice@example.com")
 	bTok := mkToken(t, s, b.ID, "b")
 
+	aKeys := res(s.SigningKeys(ctx, a.ID)).must(t)
+
 	mustDo(t, s.DeleteTenant(ctx, a.ID))
+	if ks := res(s.SigningKeys(ctx, a.ID)).must(t); len(ks) != 0 {
+		t.Errorf("the deleted tenant still has %d signing keys", len(ks))
+	}
+	if ks := res(s.SigningKeys(ctx, b.ID)).must(t); len(ks) != 2*len(keys.Algs) {
+		t.Errorf("the other tenant has %d signing keys left", len(ks))
+	}
 
 	_, err := s.APITokenByDigest(ctx, scoped.Digest)
 	wantErr(t, "the deleted tenant's token", err, store.ErrNotFound)
@@ -38,10 +47,11 @@ func testDeleteTenantCascades(t *testing.T, s *sqlstore.Store) {
 	page := res(s.ListAPITokens(ctx, store.ListOptions{})).must(t)
 	wantSame(t, "tokens left", tokenIDs(global, bTok), tokenIDs(page.Items...))
 
-	// Re-create everything with the same IDs and keys, first the tenant itself.
+	// Re-create everything with the same IDs and keys, first the tenant itself with its
+	// old kids (unique across tenants, so this works only if the rows are gone).
 	again := newTenant(a.Slug)
 	again.ID = a.ID
-	res(s.CreateTenant(ctx, again)).must(t)
+	res(s.CreateTenantWithKeys(ctx, again, aKeys)).must(t)
 	for _, l := range []int{len(res(s.ListUsers(ctx, a.ID, store.ListOptions{})).must(t).Items),
 		len(res(s.ListGroups(ctx, a.ID, store.ListOptions{})).must(t).Items),
 		len(res(s.ListApplications(ctx, a.ID, store.ListOptions{})).must(t).Items)} {

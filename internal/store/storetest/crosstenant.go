@@ -6,11 +6,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/ninesid/nines/internal/apitoken"
 	"github.com/ninesid/nines/internal/client"
+	"github.com/ninesid/nines/internal/keys"
 	"github.com/ninesid/nines/internal/store"
 	"github.com/ninesid/nines/internal/store/sqlstore"
 	"github.com/ninesid/nines/internal/tenant"
@@ -36,6 +38,8 @@ func buildWorld(t *testing.T, s *sqlstore.Store) *world {
 	w := &world{ctx: ctx, s: s, r: s.Reader(), a: mkTenant(t, s), b: mkTenant(t, s)}
 	w.aUser = mkUser(t, s, w.a.ID, "alice", "alice@example.com")
 	w.aUser2 = mkUser(t, s, w.a.ID, "anna", "anna@example.com")
+	mustDo(t, s.RecordSignIn(ctx, w.a.ID, w.aUser.ID, time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC)))
+	w.aUser = res(s.User(ctx, w.a.ID, w.aUser.ID)).must(t)
 	w.aGroup = mkGroup(t, s, w.a.ID, "admins")
 	w.aEmpty = mkGroup(t, s, w.a.ID, "empty")
 	mustDo(t, s.AddMember(ctx, w.a.ID, w.aGroup.ID, w.aUser.ID))
@@ -62,6 +66,7 @@ type snapshot struct {
 	Members  map[uuid.UUID][]user.User
 	GroupsOf map[uuid.UUID][]user.Group
 	Tokens   []apitoken.Token
+	Keys     []keys.Key
 }
 
 func takeSnapshot(t *testing.T, w *world) snapshot {
@@ -77,6 +82,7 @@ func takeSnapshot(t *testing.T, w *world) snapshot {
 		}),
 		Members:  map[uuid.UUID][]user.User{},
 		GroupsOf: map[uuid.UUID][]user.Group{},
+		Keys:     res(s.SigningKeys(ctx, id)).must(t),
 	}
 	for _, g := range snap.Groups {
 		snap.Members[g.ID] = listAll(t, func(o store.ListOptions) (store.Page[user.User], error) {
@@ -115,7 +121,8 @@ func listAll[T any](t *testing.T, list func(store.ListOptions) (store.Page[T], e
 func testCrossTenant(t *testing.T, s *sqlstore.Store) {
 	w := buildWorld(t, s)
 	before := takeSnapshot(t, w)
-	if len(before.Users) != 2 || len(before.Members[w.aGroup.ID]) != 2 || len(before.Tokens) != 1 {
+	if len(before.Users) != 2 || len(before.Members[w.aGroup.ID]) != 2 || len(before.Tokens) != 1 ||
+		!keys.IsComplete(before.Keys) || before.Users[0].LastLoginAt.IsZero() {
 		t.Fatalf("world not built as intended: %+v", before)
 	}
 	cases := crossTenantCases()
@@ -137,10 +144,13 @@ func testCrossTenant(t *testing.T, s *sqlstore.Store) {
 var (
 	storeExempt = map[string]string{
 		"CreateTenant": "tenant management: the tenant is the subject, not a scope (admin tier, global tokens only); " +
-			"that deleting one tenant leaves another intact is in DeleteTenantCascades",
-		"Tenant":           "tenant management: looks a tenant up by its own ID",
-		"TenantBySlug":     "tenant management: resolves the tenant from the request path",
-		"ListTenants":      "tenant management: lists every tenant for global admins",
+			"that deleting one tenant leaves another intact is in DeleteTenantCascades; " +
+			"CreateTenantWithKeys, which it calls, has the case for keys",
+		"Tenant":       "tenant management: looks a tenant up by its own ID",
+		"TenantBySlug": "tenant management: resolves the tenant from the request path",
+		"ListTenants":  "tenant management: lists every tenant for global admins",
+		"TenantsWithIncompleteKeys": "tenant management: lists tenants across the installation for start-up maintenance " +
+			"(admin.EnsureSigningKeys), like ListTenants; what it returns is checked in TenantsWithIncompleteKeys",
 		"UpdateTenant":     "tenant management: the tenant is the subject, not a scope",
 		"DeleteTenant":     "tenant management: the tenant is the subject; its cascade is DeleteTenantCascades",
 		"CreateAPIToken":   "API tokens: global by design (a token may be global); tenant scope is enforced by the admin tier on Token.TenantID; a tenant-scoped token is deleted with its tenant (DeleteTenantCascades)",

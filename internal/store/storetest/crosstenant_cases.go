@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"testing"
 
@@ -17,7 +18,7 @@ import (
 // *Reader ("Reader.Name"). Each calls the method from other tenants with A's IDs and
 // keys and checks it finds nothing; the runner then checks that A is unchanged.
 func crossTenantCases() map[string]func(t *testing.T, w *world) {
-	return map[string]func(t *testing.T, w *world){
+	cases := map[string]func(t *testing.T, w *world){
 		// Users.
 		"Store.CreateUser": func(t *testing.T, w *world) {
 			createElsewhere(t, w, "user", func(tid uuid.UUID) (uuid.UUID, error) {
@@ -138,6 +139,8 @@ func crossTenantCases() map[string]func(t *testing.T, w *world) {
 			return err
 		}),
 	}
+	maps.Copy(cases, keyAndSignInCases())
+	return cases
 }
 
 func ctxOf(w *world) context.Context { return w.ctx }

@@ -92,7 +92,8 @@ func unique(prefix string) string {
 }
 
 func newTenant(slug string) tenant.Tenant {
-	return tenant.Tenant{Slug: slug, DisplayName: "Tenant " + slug, Status: tenant.StatusActive}
+	return tenant.Tenant{Slug: slug, DisplayName: "Tenant " + slug, Status: tenant.StatusActive,
+		PrimaryColor: "#1a73e8", Lockout: tenant.LockoutPolicy{Threshold: 7, Duration: 20 * time.Minute}}
 }
 
 func newUser(username, email string) user.User {
@@ -111,12 +112,13 @@ func newGroup(name string) user.Group {
 func newApp(clientID string) client.Application {
 	return client.Application{
 		ClientID: clientID, ClientName: "App " + clientID, Type: client.Confidential,
-		SecretDigest:            client.Digest("secret-" + clientID),
-		RedirectURIs:            []string{"https://app.example.com/cb", "https://app.example.com/cb2"},
-		PostLogoutRedirectURIs:  []string{"https://app.example.com/bye"},
-		GrantTypes:              []string{client.GrantAuthorizationCode, client.GrantRefreshToken},
-		ResponseTypes:           []string{"code"},
-		TokenEndpointAuthMethod: client.AuthSecretBasic,
+		SecretDigest:             client.Digest("secret-" + clientID),
+		RedirectURIs:             []string{"https://app.example.com/cb", "https://app.example.com/cb2"},
+		PostLogoutRedirectURIs:   []string{"https://app.example.com/bye"},
+		GrantTypes:               []string{client.GrantAuthorizationCode, client.GrantRefreshToken},
+		ResponseTypes:            []string{"code"},
+		TokenEndpointAuthMethod:  client.AuthSecretBasic,
+		IDTokenSignedResponseAlg: "ES256",
 	}
 }
 
@@ -125,9 +127,21 @@ func newToken(tenantID uuid.UUID, name string) apitoken.Token {
 	return apitoken.Token{TenantID: tenantID, Name: name, Digest: digest}
 }
 
+// mkTenant creates a tenant with a full set of fake signing keys (see fakeKeys).
 func mkTenant(t *testing.T, s *sqlstore.Store) tenant.Tenant {
 	t.Helper()
-	return res(s.CreateTenant(t.Context(), newTenant(unique("t")))).must(t)
+	tn := newTenant(unique("t"))
+	tn.ID = newV7(t)
+	return res(s.CreateTenantWithKeys(t.Context(), tn, fakeKeys(tn.ID))).must(t)
+}
+
+func newV7(t *testing.T) uuid.UUID {
+	t.Helper()
+	id, err := uuid.NewV7()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }
 
 func mkUser(t *testing.T, s *sqlstore.Store, tenantID uuid.UUID, username, email string) user.User {

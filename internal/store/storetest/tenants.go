@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"testing"
+	"time"
 
 	"github.com/ninesid/nines/internal/store"
 	"github.com/ninesid/nines/internal/store/sqlstore"
@@ -25,11 +26,18 @@ func testTenants(t *testing.T, s *sqlstore.Store) {
 	wantSame(t, "Tenant", got, res(s.Tenant(ctx, got.ID)).must(t))
 	wantSame(t, "TenantBySlug", got, res(s.TenantBySlug(ctx, "acme")).must(t))
 
+	if got.PrimaryColor != in.PrimaryColor || got.Lockout != in.Lockout || got.KeyGeneration != 0 {
+		t.Errorf("CreateTenant = %+v, want colour, lockout and key generation 0", got)
+	}
+
 	upd := got
 	upd.DisplayName, upd.Status, upd.Slug = "Acme Corp", tenant.StatusDisabled, "renamed"
+	upd.PrimaryColor, upd.Lockout = "", tenant.LockoutPolicy{Threshold: 3, Duration: 86400 * time.Second}
+	upd.KeyGeneration = 99 // only rotation changes it: ignored
 	after := res(s.UpdateTenant(ctx, upd)).must(t)
-	if after.Version != 2 || after.DisplayName != "Acme Corp" || after.Status != tenant.StatusDisabled {
-		t.Errorf("UpdateTenant = %+v, want new display name and status at version 2", after)
+	if after.Version != 2 || after.DisplayName != "Acme Corp" || after.Status != tenant.StatusDisabled ||
+		after.PrimaryColor != "" || after.Lockout != upd.Lockout || after.KeyGeneration != 0 {
+		t.Errorf("UpdateTenant = %+v, want new display name, status, colour and lockout at version 2", after)
 	}
 	if after.Slug != "acme" {
 		t.Errorf("UpdateTenant changed the immutable slug to %q", after.Slug)
