@@ -29,6 +29,9 @@ func (a *API) handler(rt route) http.Handler {
 		c := &call{w: w, r: r, route: rt}
 		defer func() {
 			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v) // the server's own signal to abort the response: not ours to answer
+				}
 				a.writeProblem(w, r, fmt.Errorf("panic: %v", v))
 			}
 		}()
@@ -96,7 +99,11 @@ func (a *API) authenticate(r *http.Request) (apitoken.Token, error) {
 // resolveTenant loads the {tenant} of the path. A scoped token gets 403 for any tenant
 // but its own, whether or not that tenant exists, so it cannot probe for slugs.
 func (a *API) resolveTenant(c *call) error {
-	t, err := a.store.TenantBySlug(c.r.Context(), c.r.PathValue("tenant"))
+	slug := c.r.PathValue("tenant")
+	t, err := tenant.Tenant{}, error(store.ErrNotFound) // a malformed slug names no tenant
+	if tenant.ValidSlug(slug) {
+		t, err = a.store.TenantBySlug(c.r.Context(), slug)
+	}
 	switch {
 	case err != nil && !isNotFound(err):
 		return err

@@ -8,6 +8,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/ninesid/nines/internal/field"
+
 	"github.com/ninesid/nines/internal/store"
 )
 
@@ -61,6 +63,9 @@ func filter(q url.Values, name string) (value string, ok bool, err error) {
 	}
 	if len(s) != 1 {
 		return "", false, malformed(name + " may be given at most once")
+	}
+	if !field.Line(s[0]) || len(s[0]) > 1024 {
+		return "", false, malformed(name + " must be valid UTF-8 of at most 1024 bytes, without control characters")
 	}
 	return s[0], true, nil
 }

@@ -25,7 +25,7 @@ type Token struct {
 	ID        uuid.UUID
 	TenantID  uuid.UUID // uuid.Nil: a global token
 	Name      string
-	Digest    []byte
+	Digest    []byte `json:"-"`
 	CreatedAt time.Time
 	ExpiresAt time.Time // zero: never expires
 }
@@ -39,7 +39,7 @@ func (t Token) Expired(now time.Time) bool { return !t.ExpiresAt.IsZero() && !no
 // Validate reports every problem with t's client-settable fields.
 func (t Token) Validate() field.Errors {
 	var es field.Errors
-	if strings.TrimSpace(t.Name) == "" || len(t.Name) > 200 {
+	if strings.TrimSpace(t.Name) == "" || len(t.Name) > 200 || !field.Line(t.Name) {
 		es.Add("name", "is required, at most 200 bytes")
 	}
 	return es

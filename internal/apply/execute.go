@@ -54,14 +54,17 @@ func (x *executor) execute(ctx context.Context, p *plan, stdout io.Writer) error
 		if err := c.run(ctx, x); err != nil {
 			return fmt.Errorf("apply: stopped at %q (the changes printed before it were made): %w", c.line, err)
 		}
-		if _, err := io.WriteString(stdout, c.line+"\n"); err != nil {
-			return err
-		}
+		_, werr := io.WriteString(stdout, c.line+"\n")
+		// A generated secret exists nowhere else: hand it over even when the change
+		// line could not be written.
 		if s := x.pending; s != nil {
 			x.pending = nil
 			if err := x.secrets.put(s.Tenant, s.ClientID, s.ClientSecret); err != nil {
-				return fmt.Errorf("apply: %w", err)
+				return errors.Join(werr, fmt.Errorf("apply: %w", err))
 			}
+		}
+		if werr != nil {
+			return werr
 		}
 		switch c.kind {
 		case create:

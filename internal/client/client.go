@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -57,7 +56,7 @@ type Application struct {
 	ClientID                string
 	ClientName              string
 	Type                    Type
-	SecretDigest            []byte // SHA-256 of the secret; nil for clients without a secret
+	SecretDigest            []byte `json:"-"` // SHA-256 of the secret; nil for clients without a secret
 	RedirectURIs            []string
 	PostLogoutRedirectURIs  []string
 	GrantTypes              []string
@@ -128,11 +127,15 @@ func (a Application) Validate() field.Errors {
 	}
 	if strings.TrimSpace(a.ClientName) == "" {
 		es.Add("client_name", "is required")
-	} else if len(a.ClientName) > 200 || !utf8.ValidString(a.ClientName) {
+	} else if len(a.ClientName) > 200 || !field.Line(a.ClientName) {
 		es.Add("client_name", "must be valid UTF-8 of at most 200 bytes")
 	}
 	if a.Type != Confidential && a.Type != Public {
 		es.Add("type", `must be "confidential" or "public"`)
+	}
+	if len(a.GrantTypes) > maxListed || len(a.ResponseTypes) > maxListed {
+		es.Add("grant_types", "at most 10 grant types and 10 response types")
+		return es
 	}
 	for _, g := range a.GrantTypes {
 		if !slices.Contains(knownGrants, g) {
@@ -170,7 +173,10 @@ func (a Application) Validate() field.Errors {
 	return es
 }
 
-const maxURIs = 50
+const (
+	maxURIs   = 50
+	maxListed = 10 // grant and response types: a handful exist, so more is a bad request
+)
 
 func checkURIs(es *field.Errors, name string, uris []string, t Type) {
 	if len(uris) > maxURIs {

@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -74,6 +73,9 @@ var colorPattern = regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)
 
 var slugPattern = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$`)
 
+// ValidSlug reports whether s has the form of a slug (it may still be reserved).
+func ValidSlug(s string) bool { return slugPattern.MatchString(s) }
+
 // reserved slugs would collide with paths the edge or the admin tier own.
 var reserved = map[string]bool{"admin": true, "api": true, "static": true, "assets": true,
 	"healthz": true, "readyz": true, "metrics": true, "well-known": true}
@@ -92,8 +94,8 @@ func (t Tenant) Validate() field.Errors {
 	switch {
 	case strings.TrimSpace(t.DisplayName) == "":
 		es.Add("display_name", "is required")
-	case len(t.DisplayName) > 200 || !utf8.ValidString(t.DisplayName):
-		es.Add("display_name", "must be valid UTF-8 of at most 200 bytes")
+	case len(t.DisplayName) > 200 || !field.Line(t.DisplayName):
+		es.Add("display_name", "must be valid UTF-8 of at most 200 bytes, without control characters")
 	}
 	if !t.Status.Valid() {
 		es.Add("status", `must be "active" or "disabled"`)

@@ -39,7 +39,7 @@ type User struct {
 	Status        Status
 	// PasswordHash is a PHC string ($argon2id$…), empty when the user has no password.
 	// It is never serialised to any API and never logged.
-	PasswordHash string
+	PasswordHash string `json:"-"`
 	// LastLoginAt is the time of the last successful sign-in; zero when never. The login
 	// tier records it without changing Version.
 	LastLoginAt time.Time
@@ -82,7 +82,7 @@ func (u User) Validate() field.Errors {
 }
 
 func checkName(es *field.Errors, name, v string) {
-	if len(v) > 200 || !utf8.ValidString(v) {
+	if len(v) > 200 || !field.Line(v) {
 		es.Add(name, "must be valid UTF-8 of at most 200 bytes")
 	}
 }
@@ -128,7 +128,7 @@ func (g Group) Validate() field.Errors {
 	case !groupNamePattern.MatchString(g.Name):
 		es.Add("name", "must be 1-128 characters: letters, digits, space and . _ : / - (not first)")
 	}
-	if len(g.Description) > 1000 || !utf8.ValidString(g.Description) {
+	if len(g.Description) > 1000 || !field.Text(g.Description) {
 		es.Add("description", "must be valid UTF-8 of at most 1000 bytes")
 	}
 	return es
