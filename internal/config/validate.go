@@ -100,6 +100,8 @@ func (c *Config) validateHTTP(ps *Problems) {
 	// A derived URL is only as wrong as HTTPAddr, which is reported already.
 	if err := checkPublicURL(c.PublicURL); err != nil && !c.publicURLDerived {
 		ps.add("NINES_PUBLIC_URL", "%v", err)
+	} else if err == nil && !secureOrLoopback(c.PublicURL) {
+		ps.add("NINES_PUBLIC_URL", "%q: plain http is allowed only on localhost, 127.0.0.1 or [::1], where sign-in cookies can go without the Secure flag; use the https URL clients reach nines at (terminate TLS in front of it)", c.PublicURL)
 	}
 }
 
@@ -201,6 +203,18 @@ func checkListenAddr(addr string) error {
 		return fmt.Errorf("%q: invalid host", addr)
 	}
 	return nil
+}
+
+// secureOrLoopback reports whether s (a valid public URL) is https or http on a loopback
+// host.
+func secureOrLoopback(s string) bool {
+	u, _ := url.Parse(s)
+	if u.Scheme == "https" {
+		return true
+	}
+	h := u.Hostname()
+	ip := net.ParseIP(h)
+	return h == "localhost" || (ip != nil && ip.IsLoopback())
 }
 
 func checkPublicURL(s string) error {
