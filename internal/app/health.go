@@ -38,6 +38,7 @@ type health struct {
 	role                  Role
 	region, cluster, zone string
 	databases             func(ctx context.Context) []store.DBHealth
+	nats                  func(ctx context.Context) natsHealth // nil: the role runs without NATS
 }
 
 func (h *health) set(p phase) { h.phase.Store(int32(p)) }
@@ -54,6 +55,7 @@ type readiness struct {
 	Mode      string           `json:"mode"` // "normal" for now
 	ReadOnly  bool             `json:"read_only"`
 	Databases []store.DBHealth `json:"databases"`
+	NATS      *natsHealth      `json:"nats,omitempty"` // roles that use NATS
 }
 
 func (h *health) mount(mux *http.ServeMux) {
@@ -68,7 +70,9 @@ func (h *health) healthz(w http.ResponseWriter, _ *http.Request) {
 
 // readyz answers 200 when this process should get traffic: it has started, is not
 // shutting down, and at least one database it reads from is healthy (a dead replica is
-// listed with its error, but costs no readiness while the others serve).
+// listed with its error, but costs no readiness while the others serve). NATS down is
+// "degraded", not unready: on the all-in-one role the admin API still works, and there
+// is no other process to send logins to.
 func (h *health) readyz(w http.ResponseWriter, r *http.Request) {
 	body := readiness{Role: h.role, Region: h.region, Cluster: h.cluster, Zone: h.zone, Mode: "normal",
 		Databases: []store.DBHealth{}}
@@ -85,10 +89,15 @@ func (h *health) readyz(w http.ResponseWriter, r *http.Request) {
 				healthy++
 			}
 		}
+		natsOK := true
+		if h.nats != nil {
+			nh := h.nats(ctx)
+			body.NATS, natsOK = &nh, nh.healthy()
+		}
 		switch {
 		case healthy == 0:
 			body.Status = "unavailable"
-		case healthy < len(body.Databases):
+		case healthy < len(body.Databases) || !natsOK:
 			body.Status, code = "degraded", http.StatusOK
 		default:
 			code = http.StatusOK

@@ -38,7 +38,7 @@ func runnerFor(r Role) (roleRunner, error) {
 // runAll serves everything in one process. It migrates the database at start, whether
 // it is the embedded SQLite or PostgreSQL.
 func runAll(ctx context.Context, o Options) error {
-	return serve(ctx, o, serveSpec{migrate: true, primaryFallback: true, admin: true})
+	return serve(ctx, o, serveSpec{migrate: true, primaryFallback: true, admin: true, nats: true})
 }
 
 // runAdmin serves the admin API against the primary. It migrates only the embedded

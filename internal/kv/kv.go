@@ -8,7 +8,13 @@
 // Get (a KV replica may lag); Get is for display and for the read half of Update.
 //
 // Keys are made by the caller from tenant IDs and digests (never raw codes or tokens) and
-// must match [-_=.a-zA-Z0-9]+. This package must never log values.
+// must match [-_=.a-zA-Z0-9]+, at most MaxKeyLen bytes, with no empty dot-separated token
+// (CheckKey); other keys are ErrInvalidKey. This package must never log values.
+//
+// Two implementations pass the same conformance suite (kvtest): NATS JetStream KV (Open,
+// OpenBucket) and an in-memory bucket for tests (NewMemory). Errors are the sentinels
+// below; anything that is not a statement about the key (a timeout, no responders, a
+// closed connection, a cancelled context) is ErrUnavailable wrapping its cause.
 package kv
 
 import (
@@ -42,15 +48,18 @@ type Bucket interface {
 	Get(ctx context.Context, key string) (Entry, error)
 	// Create writes key only if it does not exist (ErrExists otherwise).
 	Create(ctx context.Context, key string, value []byte) (revision uint64, err error)
-	// Update writes key only if its latest revision is rev (ErrConflict otherwise).
+	// Update writes key only if its latest revision is rev (ErrConflict otherwise, also
+	// when the key is absent). Revision 0 is ErrInvalidRevision: use Create.
 	Update(ctx context.Context, key string, value []byte, rev uint64) (revision uint64, err error)
 	// Put writes key unconditionally.
 	Put(ctx context.Context, key string, value []byte) (revision uint64, err error)
-	// Delete removes key; with rev > 0 only if its latest revision is rev (ErrConflict).
+	// Delete removes key; with rev > 0 only if its latest revision is rev (ErrConflict,
+	// also when the key is absent). Deleting an absent key with rev 0 succeeds.
 	Delete(ctx context.Context, key string, rev uint64) error
 	// Consume reads key and deletes it with a compare-and-swap on the revision it read,
 	// returning the entry only to the one caller whose delete won. Losers and later
-	// callers get ErrNotFound.
+	// callers get ErrNotFound. A key that keeps being rewritten (Put, Update) while
+	// Consume retries its compare-and-swap a bounded number of times is ErrConflict.
 	Consume(ctx context.Context, key string) (Entry, error)
 }
 

@@ -1,0 +1,127 @@
+package kv_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ninesid/nines/internal/kv"
+	"github.com/ninesid/nines/internal/kv/kvtest"
+)
+
+// startCluster starts three JetStream servers routed together on loopback (a test
+// fixture; nines does not yet run embedded clusters) and returns a JetStream handle
+// connected to the second one, once an R3 stream can be placed.
+func startCluster(t testing.TB) jetstream.JetStream {
+	t.Helper()
+	var servers []*server.Server
+	t.Cleanup(func() {
+		for _, s := range servers {
+			s.Shutdown()
+			s.WaitForShutdown()
+		}
+	})
+	// Routes must be configured on every server, so the cluster ports are picked first.
+	ports := freePorts(t, 3)
+	var routes []*url.URL
+	for _, p := range ports {
+		routes = append(routes, &url.URL{Scheme: "nats", Host: fmt.Sprintf("127.0.0.1:%d", p)})
+	}
+	for i := range 3 {
+		ns, err := server.NewServer(&server.Options{
+			ServerName: fmt.Sprintf("n%d", i),
+			Host:       "127.0.0.1",
+			Port:       server.RANDOM_PORT,
+			JetStream:  true,
+			StoreDir:   t.TempDir(),
+			NoSigs:     true,
+			NoLog:      true,
+			Cluster:    server.ClusterOpts{Name: "c", Host: "127.0.0.1", Port: ports[i]},
+			Routes:     routes,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ns.Start()
+		servers = append(servers, ns)
+	}
+	for i, ns := range servers {
+		if !ns.ReadyForConnections(30 * time.Second) {
+			t.Fatalf("server %d not ready", i)
+		}
+	}
+	nc, err := nats.Connect(servers[1].ClientURL(), nats.MaxReconnects(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The meta group needs a leader and three peers before an R3 bucket can be placed.
+	const polls = 300
+	for i := range polls {
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		_, err = kv.OpenBucket(ctx, js, kv.BucketConfig{Name: "probe", Replicas: 3})
+		cancel()
+		if err == nil {
+			return js
+		}
+		if i == polls-1 {
+			t.Fatalf("cluster never took an R3 bucket: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return js
+}
+
+// freePorts returns n loopback ports that were free a moment ago.
+func freePorts(t testing.TB, n int) []int {
+	t.Helper()
+	var ports []int
+	var ls []net.Listener
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	for _, l := range ls {
+		l.Close()
+	}
+	return ports
+}
+
+// TestNATSClusterR3 runs the suite on R3 buckets of a three-server cluster, reached
+// through a server that may or may not lead each stream: conflicts carry the replicated
+// error code (10164) there, and Consume reads from the stream leader.
+func TestNATSClusterR3(t *testing.T) {
+	js := startCluster(t)
+	n := 0
+	kvtest.Run(t, func(t *testing.T) kv.Bucket {
+		n++
+		b, err := kv.OpenBucket(t.Context(), js, kv.BucketConfig{Name: fmt.Sprintf("r3_%d", n), TTL: time.Hour, Replicas: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	})
+	_, err := kv.Open(t.Context(), js, kv.Options{Prefix: "r3", Replicas: 3})
+	if err != nil {
+		t.Fatalf("Open with 3 replicas: %v", err)
+	}
+	if _, err := kv.Open(t.Context(), js, kv.Options{Prefix: "r5", Replicas: 5}); err == nil || errors.Is(err, kv.ErrNotFound) {
+		t.Fatalf("Open with 5 replicas on 3 servers = %v, want an error", err)
+	}
+}

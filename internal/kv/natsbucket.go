@@ -1,0 +1,163 @@
+package kv
+
+import (
+	"context"
+	"errors"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// casAttempts bounds the compare-and-swap loops of Create and Consume, which retry only
+// when a concurrent writer changed the key between their read and their write.
+const casAttempts = 3
+
+// natsBucket is a Bucket on a JetStream KV bucket.
+//
+// Reads for a decision (Consume, and Create over a delete marker) go to the stream
+// leader, never through the bucket's direct get: with replicas, a direct get may be
+// answered by a follower that has not yet seen the latest write (libraries.md C4), and
+// Consume must neither report a live key as absent nor lose its compare-and-swap to a
+// stale revision. Get stays a direct get: it is for display and for the read half of
+// Update, whose compare-and-swap rejects a stale revision.
+type natsBucket struct {
+	kv     jetstream.KeyValue
+	leader *leaderReader
+}
+
+func (b *natsBucket) Get(ctx context.Context, key string) (Entry, error) {
+	if err := begin(ctx, key); err != nil {
+		return Entry{}, err
+	}
+	e, err := b.kv.Get(ctx, key)
+	if err != nil {
+		return Entry{}, mapErr(err, ErrConflict)
+	}
+	return Entry{Key: key, Value: e.Value(), Revision: e.Revision()}, nil
+}
+
+// Create publishes with "no message on this key" as the expected last revision. If the
+// key's last message is a delete marker (a consumed or deleted key), it retries with the
+// marker's revision as expected, read from the leader.
+func (b *natsBucket) Create(ctx context.Context, key string, value []byte) (uint64, error) {
+	if err := begin(ctx, key); err != nil {
+		return 0, err
+	}
+	var expect uint64
+	for range casAttempts {
+		rev, err := b.kv.Update(ctx, key, value, expect)
+		if err == nil {
+			return rev, nil
+		}
+		if !wrongLastSeq(err) {
+			return 0, mapErr(err, ErrExists)
+		}
+		last, err := b.leader.last(ctx, key)
+		switch {
+		case errors.Is(err, ErrNotFound): // expired since
+			expect = 0
+		case err != nil:
+			return 0, err
+		case last.live:
+			return 0, ErrExists
+		default:
+			expect = last.rev
+		}
+	}
+	return 0, ErrExists
+}
+
+func (b *natsBucket) Update(ctx context.Context, key string, value []byte, rev uint64) (uint64, error) {
+	if err := begin(ctx, key); err != nil {
+		return 0, err
+	}
+	if rev == 0 {
+		return 0, ErrInvalidRevision
+	}
+	n, err := b.kv.Update(ctx, key, value, rev)
+	if err != nil {
+		return 0, mapErr(err, ErrConflict)
+	}
+	return n, nil
+}
+
+func (b *natsBucket) Put(ctx context.Context, key string, value []byte) (uint64, error) {
+	if err := begin(ctx, key); err != nil {
+		return 0, err
+	}
+	n, err := b.kv.Put(ctx, key, value)
+	if err != nil {
+		return 0, mapErr(err, ErrConflict)
+	}
+	return n, nil
+}
+
+func (b *natsBucket) Delete(ctx context.Context, key string, rev uint64) error {
+	if err := begin(ctx, key); err != nil {
+		return err
+	}
+	var opts []jetstream.KVDeleteOpt
+	if rev > 0 {
+		opts = append(opts, jetstream.LastRevision(rev))
+	}
+	return mapErr(b.kv.Delete(ctx, key, opts...), ErrConflict)
+}
+
+// Consume reads the key's last message from the stream leader and deletes it with that
+// revision as the expected last one. A failed compare-and-swap means another writer came
+// first: if that was a consumer or a delete, the key is gone (ErrNotFound); if it was an
+// Update or Put, the new value is consumed on the next attempt. After casAttempts lost
+// races against writers the result is ErrConflict.
+func (b *natsBucket) Consume(ctx context.Context, key string) (Entry, error) {
+	if err := begin(ctx, key); err != nil {
+		return Entry{}, err
+	}
+	for range casAttempts {
+		last, err := b.leader.last(ctx, key)
+		if err != nil {
+			return Entry{}, err
+		}
+		if !last.live {
+			return Entry{}, ErrNotFound
+		}
+		err = b.kv.Delete(ctx, key, jetstream.LastRevision(last.rev))
+		if err == nil {
+			return Entry{Key: key, Value: last.value, Revision: last.rev}, nil
+		}
+		if !wrongLastSeq(err) {
+			return Entry{}, mapErr(err, ErrConflict)
+		}
+	}
+	return Entry{}, ErrConflict
+}
+
+// mapErr maps a nats.go error onto the package's sentinels; conflict is what a
+// wrong-last-sequence answer means for the operation. Anything that is not a statement
+// about the key (timeouts, no responders, a closed connection, a server error) is
+// ErrUnavailable wrapping the cause.
+func mapErr(err error, conflict error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, jetstream.ErrKeyNotFound), errors.Is(err, jetstream.ErrKeyDeleted),
+		errors.Is(err, jetstream.ErrMsgNotFound):
+		return ErrNotFound
+	case wrongLastSeq(err):
+		return conflict
+	case errors.Is(err, jetstream.ErrInvalidKey):
+		return ErrInvalidKey
+	}
+	return unavailable(err)
+}
+
+// wrongLastSeq reports a failed compare-and-swap: 10071 on a single replica, 10164 on
+// replicated streams.
+func wrongLastSeq(err error) bool {
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) {
+		return false
+	}
+	return apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant
+}
+
+var _ Bucket = (*natsBucket)(nil)
