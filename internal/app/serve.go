@@ -13,6 +13,7 @@ import (
 
 	"github.com/ninesid/nines/internal/admin"
 	"github.com/ninesid/nines/internal/config"
+	"github.com/ninesid/nines/internal/kv"
 	"github.com/ninesid/nines/internal/password"
 )
 
@@ -31,11 +32,12 @@ type serveSpec struct {
 	migrate         bool // run migrations before serving
 	primaryFallback bool // reads may go to the primary when no replica is healthy
 	admin           bool // mount the admin API
+	nats            bool // start or connect to NATS and open the login tier's KV buckets
 }
 
 // serve runs an HTTP-serving role: open and migrate the store, listen, ensure the
 // bootstrap admin token, serve until ctx is cancelled, then shut down gracefully:
-// not ready → ShutdownDelay → drain within ShutdownTimeout → close the store.
+// not ready → ShutdownDelay → drain within ShutdownTimeout → close NATS → close the store.
 func serve(ctx context.Context, o Options, spec serveSpec) (err error) {
 	cfg, logger := o.Config, slog.Default()
 
@@ -53,6 +55,28 @@ func serve(ctx context.Context, o Options, spec serveSpec) (err error) {
 			return fmt.Errorf("migrate: %w", err)
 		}
 	}
+	kek, err := loadKEK(cfg, logger)
+	if err != nil {
+		return err
+	}
+	// Every tenant needs signing keys before the login surface can sign for it; this also
+	// proves at start-up that the KEK opens the stored keys.
+	if err := admin.EnsureSigningKeys(ctx, b.Store(), kek); err != nil {
+		return fmt.Errorf("signing keys: %w", err)
+	}
+
+	// The login tier's KV buckets (zero without NATS), for the login surface to take.
+	// NATS closes after HTTP has drained and before the store: defers run in reverse.
+	var buckets kv.Buckets
+	var nrt *natsRuntime
+	if spec.nats {
+		if nrt, err = openNATS(ctx, cfg, o.Role, logger); err != nil {
+			return err
+		}
+		defer func() { err = errors.Join(err, nrt.close(logger)) }()
+		buckets = nrt.buckets
+	}
+	bucketsOpened(buckets)
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
@@ -78,16 +102,35 @@ func serve(ctx context.Context, o Options, spec serveSpec) (err error) {
 		logger.Info("bootstrap admin token created", "configured", cfg.BootstrapAdminToken != "")
 	}
 
-	h := &health{role: o.Role, region: cfg.Region, cluster: cfg.Cluster, zone: cfg.Zone, databases: b.Health}
+	h := &health{role: o.Role, region: cfg.Region, cluster: cfg.Cluster, zone: cfg.Zone, databases: b.Health,
+		nats: nrt.healthCheck()}
 	mux := http.NewServeMux()
 	h.mount(mux)
+	// One hasher per process, so the bound on concurrent argon2id hashing holds for the
+	// admin API and sign-ins together.
+	hasher := password.New(password.Config{})
 	if spec.admin {
 		admin.New(admin.Config{
 			Store:     st,
-			Passwords: password.New(password.Config{}),
+			Passwords: hasher,
+			KEK:       kek,
 			PublicURL: cfg.PublicURL,
 			Logger:    logger,
 		}).Mount(mux)
+	}
+	if spec.nats {
+		err := mountLogin(mux, loginDeps{
+			reader:    st.Reader(),
+			recorder:  storeRecorder{st: st},
+			buckets:   buckets,
+			hasher:    hasher,
+			kek:       kek,
+			publicURL: cfg.PublicURL,
+			logger:    logger,
+		})
+		if err != nil {
+			return fmt.Errorf("login surface: %w", err)
+		}
 	}
 	srv := newHTTPServer(ctx, logger, chain(logger, mux))
 

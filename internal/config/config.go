@@ -17,7 +17,7 @@ type Config struct {
 
 	DatabaseURL string   `name:"database-url" env:"NINES_DATABASE_URL" help:"PostgreSQL primary (postgres:// or postgresql://). Empty: embedded SQLite at <data dir>/nines.db."`
 	ReplicaURLs []string `name:"replica-urls" env:"NINES_REPLICA_URLS" sep:"," help:"Comma-separated PostgreSQL read replicas; needs --database-url."`
-	NATSURL     string   `name:"nats-url" env:"NINES_NATS_URL" help:"NATS server URLs (nats:// or tls://, comma-separated). Empty: embedded. Not used yet."`
+	NATSURL     string   `name:"nats-url" env:"NINES_NATS_URL" help:"NATS server URLs (nats:// or tls://, comma-separated). Empty: an embedded server with its store under <data dir>/nats."`
 
 	BootstrapAdminToken Secret `name:"bootstrap-admin-token" env:"NINES_BOOTSTRAP_ADMIN_TOKEN" help:"A global admin API token (at least 32 characters) ensured at start. Empty: one is generated on first start and printed once."`
 	KEK                 Secret `name:"kek" env:"NINES_KEK" help:"Key-encryption key: base64 of 32 random bytes. Prefer --kek-file."`

@@ -1,0 +1,92 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ninesid/nines/internal/kv"
+	"github.com/ninesid/nines/internal/login"
+	"github.com/ninesid/nines/internal/login/authn"
+	"github.com/ninesid/nines/internal/login/session"
+	"github.com/ninesid/nines/internal/login/ui"
+	"github.com/ninesid/nines/internal/oidc"
+	"github.com/ninesid/nines/internal/password"
+	"github.com/ninesid/nines/internal/store"
+	"github.com/ninesid/nines/internal/store/sqlstore"
+)
+
+// loginDeps is what the login surface is built from. It reads entity data only through
+// the store's Reader (the replicas' view), keeps its state in the KV buckets, and
+// writes nothing but sign-in facts, through recorder.
+type loginDeps struct {
+	reader    *sqlstore.Reader
+	recorder  login.Recorder
+	buckets   kv.Buckets
+	hasher    *password.Hasher
+	kek       []byte
+	publicURL string
+	logger    *slog.Logger
+}
+
+// mountLogin mounts the hosted login pages and the OpenID Provider of every tenant
+// under /t/{tenant}/.
+func mountLogin(mux *http.ServeMux, d loginDeps) error {
+	pages, err := ui.New()
+	if err != nil {
+		return fmt.Errorf("login pages: %w", err)
+	}
+	u, err := url.Parse(d.publicURL)
+	if err != nil {
+		return fmt.Errorf("public URL: %w", err)
+	}
+	p, err := oidc.New(oidc.Config{
+		PublicURL: d.publicURL,
+		Tenants:   d.reader,
+		Users:     d.reader,
+		Apps:      d.reader,
+		Keys:      d.reader,
+		KEK:       d.kek,
+		Buckets:   d.buckets,
+		Authn: authn.New(authn.Config{
+			Users:    d.reader,
+			Hasher:   d.hasher,
+			Throttle: d.buckets.Throttle,
+			Recorder: d.recorder,
+			Logger:   d.logger,
+		}),
+		NotFound: func(err error) bool { return errors.Is(err, store.ErrNotFound) },
+		// Config validation allows plain http only on loopback; there cookies can't be
+		// Secure, everywhere else they are.
+		Sessions: session.New(session.Config{Bucket: d.buckets.Sessions, Secure: u.Scheme == "https"}),
+		UI:       pages,
+		Logger:   d.logger,
+	})
+	if err != nil {
+		return err
+	}
+	p.Mount(mux)
+	return nil
+}
+
+// storeRecorder writes the login tier's sign-in facts straight to the primary: the
+// embedded default has no broker-fed worker yet. It is the one place the login surface
+// writes entity data, behind login.Recorder, so that the split roles can publish the
+// same facts as asynchronous commands instead.
+type storeRecorder struct{ st *sqlstore.Store }
+
+func (r storeRecorder) SignedIn(ctx context.Context, tenantID, userID uuid.UUID, at time.Time) error {
+	return r.st.RecordSignIn(ctx, tenantID, userID, at)
+}
+
+func (r storeRecorder) PasswordRehashed(ctx context.Context, tenantID, userID uuid.UUID, hash string) error {
+	return r.st.SetPasswordHash(ctx, tenantID, userID, hash)
+}
+
+var _ login.Recorder = storeRecorder{}
