@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -48,13 +49,15 @@ const signinYAML = `tenants:
         grant_types: [authorization_code, refresh_token]
 `
 
-// TestSignIn is the issue's acceptance test: a standard OIDC client that knows only the
-// issuer URL (discovery) completes sign-in, refresh and logout against a tenant created
-// with nines apply, on the whole app as `nines serve` runs it (embedded default).
-func TestSignIn(t *testing.T) {
-	const adminToken = "signin-test-admin-token-0123456789abcdef"
+// signinAdminToken is the bootstrap admin token of the sign-in tests' servers.
+const signinAdminToken = "signin-test-admin-token-0123456789abcdef"
+
+// startSignin starts the whole app on the embedded default, as `nines serve` runs it,
+// and prints its log when the test fails.
+func startSignin(t *testing.T) *running {
+	t.Helper()
 	cfg := testConfig(t, t.TempDir())
-	cfg.BootstrapAdminToken = config.Secret(adminToken)
+	cfg.BootstrapAdminToken = config.Secret(signinAdminToken)
 	cfg.LogLevel = "info"
 	r := start(t, Options{Config: cfg})
 	t.Cleanup(func() {
@@ -62,6 +65,14 @@ func TestSignIn(t *testing.T) {
 			t.Logf("server log:\n%s", r.log.String())
 		}
 	})
+	return r
+}
+
+// TestSignIn is the issue's acceptance test: a standard OIDC client that knows only the
+// issuer URL (discovery) completes sign-in, refresh and logout against a tenant created
+// with nines apply, on the whole app as `nines serve` runs it (embedded default).
+func TestSignIn(t *testing.T) {
+	r := startSignin(t)
 
 	// The relying party's callback. The browser stops at its URL and the test plays the
 	// RP, so nothing should ever reach it.
@@ -71,7 +82,7 @@ func TestSignIn(t *testing.T) {
 		http.Error(w, "the test's browser should have stopped at this redirect", http.StatusTeapot)
 	}))
 	t.Cleanup(rp.Close)
-	secret := applyTenant(t, r.base, adminToken, rp.URL)
+	secret := applyTenant(t, r.base, rp.URL)
 
 	// Everything below knows only the issuer URL and the client's credentials.
 	issuer := r.base + "/t/acme"
@@ -138,8 +149,10 @@ func TestSignIn(t *testing.T) {
 		t.Fatal("refresh did not return a new access token and a new refresh token")
 	}
 	if raw, _ := tok2.Extra("id_token").(string); raw != "" {
-		if idt2, err := f.verifier.Verify(ctx, raw); err != nil || idt2.Subject != idt.Subject {
+		if idt2, err := f.verifier.Verify(ctx, raw); err != nil {
 			t.Errorf("refreshed ID token: %v", err)
+		} else if idt2.Subject != idt.Subject {
+			t.Errorf("refreshed ID token: sub %q, want %q", idt2.Subject, idt.Subject)
 		}
 	}
 	if ui, err := provider.UserInfo(ctx, oauth2.StaticTokenSource(tok2)); err != nil || ui.Email != "alice@example.com" {
@@ -185,7 +198,7 @@ func TestSignIn(t *testing.T) {
 
 // applyTenant runs nines apply with signinYAML against the server at base and returns
 // the client secret of acme/web from the secrets file.
-func applyTenant(t *testing.T, base, token, rpURL string) string {
+func applyTenant(t *testing.T, base, rpURL string) string {
 	t.Helper()
 	dir := t.TempDir()
 	file, secrets := filepath.Join(dir, "nines.yaml"), filepath.Join(dir, "secrets.jsonl")
@@ -193,7 +206,7 @@ func applyTenant(t *testing.T, base, token, rpURL string) string {
 		t.Fatal(err)
 	}
 	var stdout, stderr bytes.Buffer
-	err := apply.Run(t.Context(), apply.Options{File: file, Server: base, Token: token, SecretsFile: secrets}, &stdout, &stderr)
+	err := apply.Run(t.Context(), apply.Options{File: file, Server: base, Token: signinAdminToken, SecretsFile: secrets}, &stdout, &stderr)
 	if err != nil {
 		t.Fatalf("apply: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
 	}
@@ -266,11 +279,12 @@ func (f *signinFlow) redeem(t *testing.T, req authRequest, pg signinPage) (*oaut
 	return tok, idt
 }
 
-// signinBrowser is a user agent with a cookie jar. It follows at most 10 redirects and
-// stops at any redirect to the relying party, whose response it returns.
+// signinBrowser is a user agent with a cookie jar. It follows at most 10 redirects and,
+// when rp is not empty, stops at any redirect to the relying party and returns it.
 type signinBrowser struct {
-	t  *testing.T
-	hc *http.Client
+	t     *testing.T
+	hc    *http.Client
+	trail []string // the URLs redirected to, in order
 }
 
 func newSigninBrowser(t *testing.T, rp string) *signinBrowser {
@@ -278,16 +292,19 @@ func newSigninBrowser(t *testing.T, rp string) *signinBrowser {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &signinBrowser{t: t, hc: &http.Client{Jar: jar, Timeout: 30 * time.Second,
+	b := &signinBrowser{t: t}
+	b.hc = &http.Client{Jar: jar, Timeout: 30 * time.Second,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if strings.HasPrefix(req.URL.String(), rp+"/") {
+			b.trail = append(b.trail, req.URL.String())
+			if rp != "" && strings.HasPrefix(req.URL.String(), rp+"/") {
 				return http.ErrUseLastResponse
 			}
 			if len(via) >= 10 {
 				return errors.New("more than 10 redirects")
 			}
 			return nil
-		}}}
+		}}
+	return b
 }
 
 // signinPage is a fetched response.
@@ -305,6 +322,16 @@ func (p signinPage) isLoginForm() bool {
 func (b *signinBrowser) get(u string) signinPage {
 	b.t.Helper()
 	resp, err := b.hc.Get(u)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return b.read(resp)
+}
+
+// post posts an empty form to u, as the example's buttons do.
+func (b *signinBrowser) post(u string) signinPage {
+	b.t.Helper()
+	resp, err := b.hc.PostForm(u, url.Values{})
 	if err != nil {
 		b.t.Fatal(err)
 	}
@@ -351,16 +378,104 @@ func (b *signinBrowser) read(resp *http.Response) signinPage {
 	return signinPage{status: resp.StatusCode, body: string(body), header: resp.Header, url: resp.Request.URL}
 }
 
-// TestSignInExampleBuilds keeps examples/signin compiling against the module's
-// go-oidc and oauth2.
-func TestSignInExampleBuilds(t *testing.T) {
+// TestSignInExample builds examples/signin, runs it next to the app and signs in,
+// refreshes and signs out through it, so the example a newcomer runs can't rot.
+func TestSignInExample(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "signin")
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		t.Fatalf("the go command is not on PATH (go test puts it there): %v", err)
 	}
-	cmd := exec.Command(goBin, "build", "-o", filepath.Join(t.TempDir(), "signin"), "./examples/signin")
-	cmd.Dir = filepath.Join("..", "..")
-	if out, err := cmd.CombinedOutput(); err != nil {
+	build := exec.Command(goBin, "build", "-o", bin, "./examples/signin")
+	build.Dir = filepath.Join("..", "..")
+	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./examples/signin: %v\n%s", err, out)
 	}
+
+	r := startSignin(t)
+	rpURL := "http://" + freeLoopbackAddr(t)
+	secret := applyTenant(t, r.base, rpURL)
+	home := runExample(t, bin, "NINES_CLIENT_SECRET="+secret, "-issuer", r.base+"/t/acme", "-url", rpURL)
+
+	b := newSigninBrowser(t, "")
+	if pg := b.get(home); pg.status != http.StatusOK || !strings.Contains(pg.body, `href="/login"`) {
+		t.Fatalf("home page: %d %.500s", pg.status, pg.body)
+	}
+	pg := b.get(rpURL + "/login")
+	if !pg.isLoginForm() {
+		t.Fatalf("/login: want the login form, got %d at %s: %.500s", pg.status, pg.url, pg.body)
+	}
+	pg = b.submit(pg, url.Values{"login": {"alice"}, "password": {"correct horse battery staple"}})
+	if pg.status != http.StatusOK || pg.url.String() != home || !strings.Contains(pg.body, "alice@example.com") {
+		t.Fatalf("after sign-in: %d at %s, want the claims at %s: %.800s", pg.status, pg.url, home, pg.body)
+	}
+	pg = b.post(rpURL + "/refresh")
+	if pg.status != http.StatusOK || !strings.Contains(pg.body, "Refreshed at") {
+		t.Errorf("after refresh: %d %.800s", pg.status, pg.body)
+	}
+	b.trail = nil
+	pg = b.post(rpURL + "/logout")
+	if pg.status != http.StatusOK || pg.url.String() != home || !strings.Contains(pg.body, `href="/login"`) {
+		t.Errorf("after logout: %d at %s: %.500s", pg.status, pg.url, pg.body)
+	}
+	if len(b.trail) != 2 || !strings.HasPrefix(b.trail[0], r.base+"/t/acme/end_session?") || b.trail[1] != home {
+		t.Errorf("logout redirected through %q, want the end_session_endpoint and back home", b.trail)
+	}
+	if pg := b.get(rpURL + "/login"); !pg.isLoginForm() {
+		t.Errorf("/login after logout: want the login form, got %d at %s", pg.status, pg.url)
+	}
+}
+
+// freeLoopbackAddr returns a loopback address with a port that was free a moment ago.
+// The example must bind it itself; another process taking it first fails the test
+// loudly (the example exits), it cannot pass wrongly.
+func freeLoopbackAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// runExample starts the example binary with only env in its environment and returns
+// its home page URL once it listens: it logs "open <url>" after it has bound its port.
+func runExample(t *testing.T, bin, env string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = []string{env}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	log, copied := &syncBuffer{}, make(chan struct{})
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-copied
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("example's log:\n%s", log.String())
+		}
+	})
+	sc := bufio.NewScanner(stderr)
+	if !sc.Scan() {
+		close(copied)
+		t.Fatalf("the example exited without a word: %v", cmd.Wait())
+	}
+	first := sc.Text()
+	go func() {
+		defer close(copied)
+		for sc.Scan() {
+			fmt.Fprintln(log, sc.Text())
+		}
+	}()
+	_, home, ok := strings.Cut(first, " open ")
+	if !ok {
+		t.Fatalf("the example did not start: %s", first)
+	}
+	return strings.Fields(home)[0]
 }
