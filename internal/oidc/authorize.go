@@ -40,6 +40,16 @@ type authorizeParams struct {
 // typical URL limits).
 const maxParamLen = 2048
 
+// maxValueLen bounds the client-supplied strings nines stores (state and nonce in the
+// authorization request, the nonce again in the code and refresh records), so one KV
+// entry stays a few KiB at most. Longer is invalid_request.
+const maxValueLen = 512
+
+// maxLoginLen is the longest name the sign-in form accepts (an e-mail address, RFC 5321
+// §4.5.3.1.3). A login_hint longer than that could never be used, so it is dropped (it
+// is only a hint, OIDC Core §3.1.2.1), not refused.
+const maxLoginLen = 254
+
 var challengePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`) // base64url of SHA-256
 
 // parseAuthorize reads the parameters of an authorization request. It fails on a
@@ -54,7 +64,7 @@ func parseAuthorize(q url.Values) (authorizeParams, error) {
 	a.State, a.Nonce, a.LoginHint = q.Get("state"), q.Get("nonce"), q.Get("login_hint")
 	a.CodeChallenge, a.CodeChallengeMethod = q.Get("code_challenge"), q.Get("code_challenge_method")
 	a.ResponseMode = q.Get("response_mode")
-	a.Scopes = strings.Fields(q.Get("scope"))
+	a.Scopes = uniqueScopes(strings.Fields(q.Get("scope")))
 	a.Prompt = strings.Fields(q.Get("prompt"))
 	for k, vs := range q {
 		if len(vs) > 1 {
@@ -63,6 +73,12 @@ func parseAuthorize(q url.Values) (authorizeParams, error) {
 		if len(vs) == 1 && len(vs[0]) > maxParamLen {
 			return a, InvalidRequest("parameter %q too long", trunc(k))
 		}
+	}
+	if len(a.LoginHint) > maxLoginLen {
+		a.LoginHint = ""
+	}
+	if len(a.State) > maxValueLen || len(a.Nonce) > maxValueLen {
+		return a, InvalidRequest("state or nonce longer than %d bytes", maxValueLen)
 	}
 	if q.Has("request") {
 		return a, &Error{Code: CodeRequestNotSupported, cause: errors.New("request object")}
@@ -82,6 +98,12 @@ func parseAuthorize(q url.Values) (authorizeParams, error) {
 	default:
 		return a, InvalidRequest("response_mode %q not supported", trunc(a.ResponseMode))
 	}
+	// prompt=consent: nines has no consent screen. Clients are registered by the
+	// tenant's administrator, and that registration is the consent (first-party
+	// clients); so consent is "otherwise obtained" and the request proceeds like one
+	// without prompt (OIDC Core §3.1.2.1, §11 for offline_access). It is accepted
+	// because §11 tells clients to send it with offline_access, but it is not advertised
+	// in prompt_values_supported, since no prompt is ever shown.
 	for _, pr := range a.Prompt {
 		switch pr {
 		case "none", "login", "consent", "select_account":
@@ -89,7 +111,9 @@ func parseAuthorize(q url.Values) (authorizeParams, error) {
 			return a, InvalidRequest("prompt %q unknown", trunc(pr))
 		}
 	}
-	if slices.Contains(a.Prompt, "none") && len(a.Prompt) > 1 { // OIDC Core §3.1.2.1
+	// OIDC Core §3.1.2.1: none with any other value is an error. That includes
+	// prompt="none consent", which could only ever end in consent_required.
+	if slices.Contains(a.Prompt, "none") && len(a.Prompt) > 1 {
 		return a, InvalidRequest("prompt=none with other values")
 	}
 	if a.CodeChallenge != "" || a.CodeChallengeMethod != "" {
@@ -102,6 +126,18 @@ func parseAuthorize(q url.Values) (authorizeParams, error) {
 		}
 	}
 	return a, nil
+}
+
+// uniqueScopes drops repeated scope values (keeping the first of each), so a request
+// cannot inflate a stored entry by repeating a scope.
+func uniqueScopes(scopes []string) []string {
+	out := make([]string, 0, len(scopes))
+	for _, s := range scopes {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func trunc(s string) string {
@@ -139,7 +175,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		p.errorPage(w, r, &tc, InvalidRequest("client_id, redirect_uri or response_mode repeated or long"))
 		return
 	}
-	if len(params["state"]) > 1 || len(a.State) > maxParamLen {
+	if len(params["state"]) > 1 || len(a.State) > maxValueLen {
 		a.State = "" // never echo a state that failed the checks
 	}
 	app, err := p.application(ctx, a.ClientID)
@@ -270,6 +306,9 @@ func (p *Provider) loadAuthRequest(ctx context.Context, id string) (kv.Entry, au
 	if id == "" || len(id) > 64 {
 		return kv.Entry{}, req, InvalidRequest("authorization request id missing")
 	}
+	// Known limit (multi-node): a plain Get, which a lagging replica may answer; a
+	// request created a moment ago on another node can read as unknown. Single use is
+	// decided by loginSubmit's Consume, not here.
 	e, err := p.cfg.Buckets.AuthRequests.Get(ctx, kvKey(tc.T.ID, kindAuthRequest, digest(id)))
 	if err != nil {
 		if kvNotFound(err) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -81,6 +82,21 @@ func TestSSOAndPrompt(t *testing.T) {
 	}
 }
 
+// TestPromptConsent: nines has no consent screen (the administrator's registration of
+// the client is the consent), so prompt=consent proceeds like a request without prompt,
+// and discovery does not claim to support it.
+func TestPromptConsent(t *testing.T) {
+	w := newWorld(t)
+	b := newBrowser(t)
+	pg := b.get(authorizeURL(w, "acme", "web", url.Values{"prompt": {"consent"}, "scope": {"openid offline_access"}}))
+	if q := callbackParams(t, signInForm(t, b, pg)); q.Get("code") == "" {
+		t.Errorf("prompt=consent: %v", q)
+	}
+	if slices.Contains(w.p.discoveryDocument(tenantCtx{T: w.tenant("acme"), Issuer: w.issuer("acme")}).PromptValuesSupported, "consent") {
+		t.Error("discovery advertises prompt=consent")
+	}
+}
+
 func TestLoginHintAndFormPost(t *testing.T) {
 	w := newWorld(t)
 	b := newBrowser(t)
@@ -145,6 +161,7 @@ func TestAuthorizeErrorsGoBackToTheClient(t *testing.T) {
 		{"request object", "request_not_supported", url.Values{"request": {"eyJ"}}},
 		{"request_uri", "request_uri_not_supported", url.Values{"request_uri": {"https://x"}}},
 		{"prompt none and login", "invalid_request", url.Values{"prompt": {"none login"}}},
+		{"prompt none and consent", "invalid_request", url.Values{"prompt": {"none consent"}}},
 		{"bad max_age", "invalid_request", url.Values{"max_age": {"-1"}}},
 		{"bad response_mode", "invalid_request", url.Values{"response_mode": {"fragment"}}},
 		{"repeated nonce", "invalid_request", url.Values{"nonce": {"a", "b"}}},

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -148,13 +147,22 @@ func unverifiedSubject(assertion string) (string, error) {
 
 var assertionAlgs = []jose.SignatureAlgorithm{jose.RS256, jose.PS256, jose.ES256, jose.EdDSA}
 
+// assertionAudience reports whether a client assertion's aud is exactly one value, the
+// issuer or the token endpoint (a string, or an array of one). An array naming other
+// audiences too is refused: an assertion made for several servers could be replayed
+// from any of them (the audience injection class, OpenID Foundation 2025 disclosure
+// on private_key_jwt).
+func assertionAudience(aud []string, issuer, tokenEndpoint string) bool {
+	return len(aud) == 1 && (aud[0] == issuer || aud[0] == tokenEndpoint)
+}
+
 // maxAssertionLifetime bounds how far in the future a client assertion may expire, so
 // the replay guard needs to remember a jti only that long.
 const maxAssertionLifetime = 5 * time.Minute
 
 // verifyClientAssertion checks a private_key_jwt client assertion (RFC 7523 §3, OIDC
 // Core §9): signed by a key of the client's registered JWKS with an allowed algorithm;
-// iss = sub = client_id; aud names this tenant's issuer or token endpoint; exp in the
+// iss = sub = client_id; aud is this tenant's issuer or token endpoint alone; exp in the
 // near future; jti never seen before (remembered in the Codes bucket until it expires).
 func (p *Provider) verifyClientAssertion(ctx context.Context, app client.Application, assertion string) error {
 	if len(app.JWKS) == 0 {
@@ -188,7 +196,7 @@ func (p *Provider) verifyClientAssertion(ctx context.Context, app client.Applica
 	var c struct {
 		Iss string          `json:"iss"`
 		Sub string          `json:"sub"`
-		Aud zoidc.Audience  `json:"aud"`
+		Aud audience        `json:"aud"` // not zoidc.Audience: it panics on a non-string member
 		Exp *zoidc.Time     `json:"exp"`
 		JTI string          `json:"jti"`
 		Nbf *zoidc.Time     `json:"nbf"`
@@ -202,8 +210,8 @@ func (p *Provider) verifyClientAssertion(ctx context.Context, app client.Applica
 	switch {
 	case c.Iss != app.ClientID || c.Sub != app.ClientID:
 		return errors.New("iss and sub must be the client_id")
-	case !slices.Contains(c.Aud, tc.Issuer) && !slices.Contains(c.Aud, p.endpoint(tc, pathToken)):
-		return errors.New("aud does not name this issuer")
+	case !assertionAudience(c.Aud, tc.Issuer, p.endpoint(tc, pathToken)):
+		return errors.New("aud does not name this issuer alone")
 	case c.Exp == nil || !now.Before(c.Exp.AsTime()):
 		return errors.New("expired or no exp")
 	case c.Exp.AsTime().After(now.Add(maxAssertionLifetime)):

@@ -76,7 +76,7 @@ func (p *Provider) deviceAuthorization(ctx context.Context, c op.Client, req *zo
 	if !slices.Contains(app.GrantTypes, client.GrantDeviceCode) {
 		return deviceAuthResponse{}, UnauthorizedClient("client %q may not use the device grant", app.ClientID)
 	}
-	scopes := []string(req.Scopes)
+	scopes := uniqueScopes(req.Scopes) // stored in the record: no repeats to inflate it
 	for _, sc := range scopes {
 		if !slices.Contains(userScopes, sc) {
 			return deviceAuthResponse{}, InvalidScope("scope %q unknown", trunc(sc))
@@ -118,6 +118,8 @@ func (p *Provider) deviceByUserCode(ctx context.Context, userCode string) (kv.En
 	if len(n) != 8 {
 		return kv.Entry{}, rec, InvalidRequest("user code malformed")
 	}
+	// Known limit (multi-node): plain Gets, which a lagging replica may answer ("user
+	// code unknown" for a code just issued elsewhere). Approval is a compare-and-swap.
 	e, err := p.cfg.Buckets.DeviceCodes.Get(ctx, kvKey(tc.T.ID, kindUserCode, digest(n)))
 	if err != nil {
 		if kvNotFound(err) {
@@ -229,7 +231,7 @@ func (p *Provider) deviceSubmit(w http.ResponseWriter, r *http.Request) {
 
 // DeviceToken is the device_code grant (RFC 8628 §3.4–§3.5): authorization_pending
 // until the user decides, slow_down when polled faster than the interval, then tokens
-// once (the approved record is consumed) or access_denied.
+// once (the approved record is deleted with a compare-and-swap) or access_denied.
 func (s *server) DeviceToken(ctx context.Context, r *op.ClientRequest[zoidc.DeviceAccessTokenRequest]) (*op.Response, error) {
 	resp, err := s.p.deviceToken(ctx, r.Client, r.Data.DeviceCode)
 	if err != nil {
@@ -249,6 +251,9 @@ func (p *Provider) deviceToken(ctx context.Context, c op.Client, deviceCode stri
 	}
 	key := kvKey(tc.T.ID, kindDevice, digest(deviceCode))
 	b := p.cfg.Buckets.DeviceCodes
+	// Known limit (multi-node): a plain Get, which a lagging replica may answer (an
+	// unknown device code, or a stale status: the client polls again). Single use of an
+	// approval is decided by the Consume below.
 	e, err := b.Get(ctx, key)
 	if err != nil {
 		if kvNotFound(err) {
@@ -282,20 +287,24 @@ func (p *Provider) deviceToken(ctx context.Context, c op.Client, deviceCode stri
 		_, _ = b.Consume(ctx, key)
 		return tokenResponse{}, AccessDenied("the user denied the device")
 	case deviceApproved:
-		ce, err := b.Consume(ctx, key)
+		if rec.Grant == nil {
+			return tokenResponse{}, ServerError(errors.New("approved device record without a grant"))
+		}
+		// Tokens first, then the approval is spent with a compare-and-swap delete on the
+		// revision checked above: a transient failure (user store, signer, KV) leaves
+		// the approval in place for the next poll.
+		resp, err := p.issue(ctx, app, *rec.Grant, true, timeZero)
 		if err != nil {
-			if lostConsume(err) {
+			return tokenResponse{}, err
+		}
+		if err := b.Delete(ctx, key, e.Revision); err != nil {
+			p.dropOrphanRefresh(ctx, resp.RefreshToken)
+			if errors.Is(err, kv.ErrConflict) || errors.Is(err, kv.ErrNotFound) {
 				return tokenResponse{}, InvalidGrant("device code already used")
 			}
 			return tokenResponse{}, kvErr(err)
 		}
-		if err := decodeEntry(ce, &rec); err != nil {
-			return tokenResponse{}, err
-		}
-		if rec.Status != deviceApproved || rec.Grant == nil {
-			return tokenResponse{}, InvalidGrant("device code changed")
-		}
-		return p.issue(ctx, app, *rec.Grant, true, timeZero)
+		return resp, nil
 	default:
 		return tokenResponse{}, ServerError(errors.New("device record in unknown state"))
 	}

@@ -107,3 +107,36 @@ func TestDeviceDeniedAndExpired(t *testing.T) {
 		t.Errorf("web at device_authorization: %d %v", status, out)
 	}
 }
+
+// TestDeviceTokenSurvivesATransientFailure: a failure while minting the tokens of an
+// approved device is a 503 that leaves the approval in place; the next poll gets the
+// tokens, and the one after that finds the device code spent.
+func TestDeviceTokenSurvivesATransientFailure(t *testing.T) {
+	fu := &flakyUsers{}
+	w := newWorld(t, func(c *Config) { c.Users = fu })
+	fu.UserReader = w
+	status, da := postForm(t, w.issuer("acme")+"/device_authorization", url.Values{"client_id": {"tv"}, "scope": {"openid offline_access"}}, "", "")
+	if status != http.StatusOK {
+		t.Fatalf("device authorization: %d %v", status, da)
+	}
+	b := newBrowser(t)
+	pg := signInForm(t, b, b.get(str(da, "verification_uri_complete")))
+	if done := b.submit(pg, url.Values{ui.FieldDecision: {ui.DecisionApprove}}); done.status != http.StatusOK {
+		t.Fatalf("approval: %d", done.status)
+	}
+	poll := func() (int, map[string]any) {
+		return postForm(t, w.issuer("acme")+"/token", url.Values{"grant_type": {client.GrantDeviceCode},
+			"device_code": {str(da, "device_code")}, "client_id": {"tv"}}, "", "")
+	}
+	fu.failNext(1)
+	if status, out := poll(); status != http.StatusServiceUnavailable {
+		t.Fatalf("poll while the user store is down: %d %v", status, out)
+	}
+	status, tok := poll()
+	if status != http.StatusOK || str(tok, "refresh_token") == "" {
+		t.Fatalf("poll after the failure: %d %v", status, tok)
+	}
+	if status, out := poll(); status != http.StatusBadRequest || out["error"] != "invalid_grant" {
+		t.Errorf("device code used twice: %d %v", status, out)
+	}
+}

@@ -58,7 +58,7 @@ func (p *Provider) discoveryDocument(tc tenantCtx) discoveryDoc {
 		CodeChallengeMethodsSupported:     []string{"S256"},
 		ClaimsSupported: []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "azp", "at_hash", "sid",
 			"name", "given_name", "family_name", "preferred_username", "email", "email_verified", "groups"},
-		PromptValuesSupported:             []string{"none", "login", "consent", "select_account"},
+		PromptValuesSupported:             []string{"none", "login", "select_account"}, // no consent screen: see parseAuthorize
 		AuthorizationResponseIssParameter: true,
 	}
 }

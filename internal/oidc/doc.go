@@ -5,7 +5,15 @@
 // (RFC 7009), RP-initiated logout and device authorization (RFC 8628).
 //
 // The issuer of a tenant is PublicURL + "/t/" + slug. It is derived from the request path
-// only, never from Forwarded or X-Forwarded-* headers (ZITADEL GO-2025-4084).
+// only, never from Forwarded or X-Forwarded-* headers (ZITADEL GO-2025-4084). The
+// client's address (for authn's throttling and the logs) is Config.ClientIP's answer;
+// this package never reads a forwarded header itself.
+//
+// Single-use artifacts are checked on a read and spent last, with one compare-and-swap,
+// after the fallible work (user read, signing, the new refresh token): a request that
+// fails a check spends nothing, a transient failure leaves the artifact usable for the
+// retry, and losing the compare-and-swap is reuse. Logout ends a session only for an
+// id_token_hint of that session, or after a same-origin confirmation (logout.go).
 //
 // One Provider serves every tenant. github.com/zitadel/oidc/v3/pkg/op parses and routes
 // the back-channel endpoints (token, introspection, revocation, device authorization)

@@ -189,13 +189,24 @@ func TestPrivateKeyJWT(t *testing.T) {
 	if status, _ := grant(a); status != http.StatusUnauthorized {
 		t.Errorf("replayed assertion: %d", status)
 	}
+	// aud: the issuer or the token endpoint, as a string or an array of one.
+	for _, aud := range []any{w.issuer("acme"), []string{w.issuer("acme")}, []string{w.issuer("acme") + "/token"}} {
+		if status, out := grant(assertion(map[string]any{"aud": aud})); status != http.StatusOK {
+			t.Errorf("aud %v: %d %v", aud, status, out)
+		}
+	}
 	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	for name, bad := range map[string]string{
 		"wrong audience": assertion(map[string]any{"aud": w.issuer("globex")}),
-		"expired":        assertion(map[string]any{"exp": time.Now().Add(-time.Minute).Unix()}),
-		"far future":     assertion(map[string]any{"exp": time.Now().Add(time.Hour).Unix()}),
-		"iss differs":    assertion(map[string]any{"iss": "web"}),
-		"no jti":         assertion(map[string]any{"jti": ""}),
+		// Audience injection: an assertion also valid elsewhere is refused.
+		"aud array with another server": assertion(map[string]any{"aud": []string{w.issuer("acme") + "/token", "https://evil.example/token"}}),
+		"aud array with both of ours":   assertion(map[string]any{"aud": []string{w.issuer("acme"), w.issuer("acme") + "/token"}}),
+		"aud not a string":              assertion(map[string]any{"aud": []any{1}}),
+		"aud empty array":               assertion(map[string]any{"aud": []string{}}),
+		"expired":                       assertion(map[string]any{"exp": time.Now().Add(-time.Minute).Unix()}),
+		"far future":                    assertion(map[string]any{"exp": time.Now().Add(time.Hour).Unix()}),
+		"iss differs":                   assertion(map[string]any{"iss": "web"}),
+		"no jti":                        assertion(map[string]any{"jti": ""}),
 		"other key": forge(t, jose.ES256, other, "k1", "JWT", map[string]any{"iss": "jwt-svc", "sub": "jwt-svc",
 			"aud": w.issuer("acme"), "exp": time.Now().Add(time.Minute).Unix(), "jti": newID()}),
 	} {

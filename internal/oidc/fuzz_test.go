@@ -2,12 +2,18 @@ package oidc
 
 import (
 	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/uuid"
+
+	"github.com/ninesid/nines/internal/client"
 )
 
 // FuzzParseAuthorize: any query string parses or fails without a panic, and whatever
@@ -20,6 +26,7 @@ func FuzzParseAuthorize(f *testing.F) {
 		"prompt=none+login&max_age=-1",
 		"max_age=99999999999999999999&response_mode=form_post",
 		"state=a&state=b", "request=eyJ", "%zz", "scope=" + strings.Repeat("openid+", 500),
+		"state=" + strings.Repeat("s", 513), "login_hint=" + strings.Repeat("h", 255),
 	} {
 		f.Add(s)
 	}
@@ -40,6 +47,14 @@ func FuzzParseAuthorize(f *testing.F) {
 		if (a.CodeChallenge != "" || a.CodeChallengeMethod != "") && (a.CodeChallengeMethod != "S256" || !challengePattern.MatchString(a.CodeChallenge)) {
 			t.Fatalf("accepted challenge %q method %q", a.CodeChallenge, a.CodeChallengeMethod)
 		}
+		if len(a.State) > maxValueLen || len(a.Nonce) > maxValueLen || len(a.LoginHint) > maxLoginLen {
+			t.Fatalf("accepted a state, nonce or login_hint over its bound: %q", raw)
+		}
+		for i, sc := range a.Scopes {
+			if slices.Contains(a.Scopes[:i], sc) {
+				t.Fatalf("scope %q kept twice", sc)
+			}
+		}
 		if a.MaxAge != nil && *a.MaxAge < 0 {
 			t.Fatalf("negative max_age")
 		}
@@ -52,8 +67,11 @@ func FuzzParseAuthorize(f *testing.F) {
 	})
 }
 
-// FuzzRedirectMatch: a redirect URI is allowed exactly when it is byte-for-byte one of
-// the registered URIs; no normalisation ever widens the match.
+// FuzzRedirectMatch drives the authorization endpoint itself: a client is registered
+// with a fuzzed redirect URI (when the registration rules accept it) and a request
+// presents a fuzzed redirect_uri. The endpoint may redirect (to the login page, or an
+// error back to the client) only when the presented URI is byte-for-byte one of the
+// registered ones; anything else is the error page, with no Location.
 func FuzzRedirectMatch(f *testing.F) {
 	f.Add("https://app.example/cb", "https://app.example/cb")
 	f.Add("https://app.example/cb", "https://app.example/cb/")
@@ -62,11 +80,33 @@ func FuzzRedirectMatch(f *testing.F) {
 	f.Add("http://127.0.0.1/cb", "http://127.0.0.1:1234/cb")
 	f.Add("https://app.example/cb", "https://app.example@evil.example/cb")
 	f.Add("https://app.example/cb", "https://app.example/%63b")
+	f.Add("https://app.example/cb", "https://other.example/x")
+	f.Add("com.example.app:/cb", "com.example.app:/cb#frag")
+	f.Add("https://app.example/cb", "")
+	w := newWorld(f)
+	tn := w.tenant("acme")
+	h := w.srv.Config.Handler
+	const other = "https://other.example/x"
+	var n atomic.Int64
 	f.Fuzz(func(t *testing.T, registered, candidate string) {
-		got := redirectAllowed([]string{registered, "https://other.example/x"}, candidate)
-		want := candidate != "" && (candidate == registered || candidate == "https://other.example/x")
-		if got != want {
-			t.Fatalf("redirectAllowed(%q, %q) = %v", registered, candidate, got)
+		app := client.Application{ClientID: fmt.Sprintf("fuzz-%d", n.Add(1)), ClientName: "Fuzz", Type: client.Public,
+			RedirectURIs: []string{registered, other}, GrantTypes: []string{client.GrantAuthorizationCode}}
+		app.ApplyDefaults()
+		if len(app.Validate()) > 0 {
+			app.RedirectURIs = []string{other} // registered is not registrable: only other is
+		}
+		w.addApp(tn, app)
+		q := url.Values{"client_id": {app.ClientID}, "redirect_uri": {candidate}, "response_type": {"code"},
+			"scope": {"openid"}, "code_challenge": {s256(strings.Repeat("v", 43))}, "code_challenge_method": {"S256"}}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/t/acme/authorize?"+q.Encode(), nil))
+		loc := rec.Header().Get("Location")
+		allowed := candidate != "" && slices.Contains(app.RedirectURIs, candidate)
+		switch {
+		case !allowed && (loc != "" || rec.Code < 400):
+			t.Fatalf("unregistered redirect_uri %q (registered %q): status %d Location %q", candidate, app.RedirectURIs, rec.Code, loc)
+		case allowed && len(candidate) <= maxParamLen && loc == "":
+			t.Fatalf("registered redirect_uri %q refused: status %d", candidate, rec.Code)
 		}
 	})
 }

@@ -151,16 +151,47 @@ func TestRefreshReuseRevokesFamily(t *testing.T) {
 	}
 }
 
+// TestRefreshScopeMayOnlyNarrow: a refresh may ask for less than was granted, for the
+// tokens of that response only; the new refresh token keeps the scope of the one
+// presented (RFC 6749 §6), and nothing beyond the original grant is ever given.
 func TestRefreshScopeMayOnlyNarrow(t *testing.T) {
 	w := newWorld(t)
-	tok, _ := grantTokens(t, w, "acme", "web")
-	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {str(tok, "refresh_token")}, "scope": {"openid email"}}
-	status, out := postForm(t, w.issuer("acme")+"/token", form, "web", w.secret("acme", "web"))
-	if status != http.StatusOK || out["scope"] != "openid email offline_access" {
-		t.Fatalf("narrowed refresh: %d %v", status, out)
+	r := newRP(t, w, "acme", "web")
+	r.conf.Scopes = []string{"openid", "profile", "email", "offline_access"} // not groups
+	verifier := oauth2.GenerateVerifier()
+	status, tok := redeem(t, w, "acme", "web", r.signIn(t, newBrowser(t), verifier), verifier)
+	if status != http.StatusOK {
+		t.Fatalf("redeem: %d %v", status, tok)
 	}
-	form = url.Values{"grant_type": {"refresh_token"}, "refresh_token": {str(out, "refresh_token")}, "scope": {"openid profile"}}
-	if status, out := postForm(t, w.issuer("acme")+"/token", form, "web", w.secret("acme", "web")); status != http.StatusBadRequest || out["error"] != "invalid_scope" {
+	refresh := func(rt, scope string) (int, map[string]any) {
+		form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}
+		if scope != "" {
+			form.Set("scope", scope)
+		}
+		return postForm(t, w.issuer("acme")+"/token", form, "web", w.secret("acme", "web"))
+	}
+	status, narrow := refresh(str(tok, "refresh_token"), "openid email")
+	if status != http.StatusOK || narrow["scope"] != "openid email" || str(narrow, "refresh_token") == "" {
+		t.Fatalf("narrowed refresh: %d %v", status, narrow)
+	}
+	if in := introspectAs(t, w, "acme", "web", str(narrow, "access_token")); in["scope"] != "openid email" {
+		t.Errorf("narrowed access token scope: %v", in["scope"])
+	}
+	if in := introspectAs(t, w, "acme", "web", str(narrow, "refresh_token")); in["scope"] != "openid profile email offline_access" {
+		t.Errorf("refresh token after a narrowed refresh has scope %v, want the original", in["scope"])
+	}
+	// The family kept its scope, so profile can be asked for again...
+	status, again := refresh(str(narrow, "refresh_token"), "openid profile")
+	if status != http.StatusOK || again["scope"] != "openid profile" {
+		t.Fatalf("refresh for a scope of the original grant: %d %v", status, again)
+	}
+	// ...and no scope asks for the whole original grant.
+	status, full := refresh(str(again, "refresh_token"), "")
+	if status != http.StatusOK || full["scope"] != "openid profile email offline_access" {
+		t.Fatalf("refresh without scope: %d %v", status, full)
+	}
+	// Never more than the original grant.
+	if status, out := refresh(str(full, "refresh_token"), "openid groups"); status != http.StatusBadRequest || out["error"] != "invalid_scope" {
 		t.Errorf("widened refresh: %d %v", status, out)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -37,6 +38,10 @@ func (b *libResponse) Write(p []byte) (int, error) {
 	return b.body.Write(p)
 }
 
+// maxLibraryBody bounds the form body of the library-routed endpoints: a token request
+// with a client assertion is a few KiB.
+const maxLibraryBody = 64 << 10
+
 // library serves h (the library's router) through the error boundary.
 func (p *Provider) library(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -46,6 +51,19 @@ func (p *Provider) library(h http.Handler) http.Handler {
 			p.writeJSONError(w, r, InvalidRequest("query string on a POST-only endpoint"))
 			return
 		}
+		// The body is read here, bounded, so that an oversized one is invalid_request
+		// whatever the library would make of a failing reader.
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxLibraryBody))
+		if err != nil {
+			var tooLarge *http.MaxBytesError
+			if errors.As(err, &tooLarge) {
+				p.writeJSONError(w, r, InvalidRequest("body larger than %d bytes", maxLibraryBody))
+				return
+			}
+			p.writeJSONError(w, r, InvalidRequest("body unreadable: %v", err))
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
 		buf := &libResponse{header: http.Header{}}
 		h.ServeHTTP(buf, r)
 		if buf.status == 0 {

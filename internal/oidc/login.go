@@ -76,11 +76,14 @@ func (p *Provider) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	login, pw := f.Get(ui.FieldLogin), f.Get(ui.FieldPassword)
-	if login == "" || pw == "" || len(login) > 254 || len(pw) > user.MaxPasswordLen {
-		p.ui.Login(w, http.StatusBadRequest, p.loginPageData(tc, hidden, trunc(login), ui.TextInvalidCredentials, req.RedirectURI))
+	if login == "" || pw == "" || len(login) > maxLoginLen || len(pw) > user.MaxPasswordLen {
+		if len(login) > maxLoginLen {
+			login = "" // not a name anyone has: nothing worth echoing
+		}
+		p.ui.Login(w, http.StatusBadRequest, p.loginPageData(tc, hidden, login, ui.TextInvalidCredentials, req.RedirectURI))
 		return
 	}
-	u, err := p.cfg.Authn.Authenticate(ctx, tc.T, login, pw, sourceIP(r))
+	u, err := p.cfg.Authn.Authenticate(ctx, tc.T, login, pw, p.cfg.ClientIP(r))
 	if err != nil {
 		p.loginFailed(w, r, tc, hidden, login, req.RedirectURI, err)
 		return
@@ -131,8 +134,8 @@ func (p *Provider) loginFailed(w http.ResponseWriter, r *http.Request, tc tenant
 		level = slog.LevelError
 	}
 	p.log.Log(ctx, level, "oidc: sign-in failed", "request_id", requestid.FromContext(ctx), "tenant", tc.T.ID,
-		"status", status, "cause", causeText(err))
-	p.ui.Login(w, status, p.loginPageData(tc, hidden, trunc(login), text, redirectURI))
+		"client_ip", p.cfg.ClientIP(r), "status", status, "cause", causeText(err))
+	p.ui.Login(w, status, p.loginPageData(tc, hidden, login, text, redirectURI))
 }
 
 // causeText is an authenticator error for the log: the sentinel's text, never input.
@@ -145,9 +148,8 @@ func causeText(err error) string {
 	return err.Error()
 }
 
-// sourceIP is the TCP peer's address. Forwarded headers are not trusted here; the edge
-// passes the client address in a header of its own when there is one (not yet).
-func sourceIP(r *http.Request) string {
+// peerIP is the default Config.ClientIP: the TCP peer's address, no header trusted.
+func peerIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr

@@ -63,6 +63,11 @@ type Config struct {
 	NotFound func(error) bool
 	Sessions Sessions
 	UI       Pages // nil: a minimal built-in renderer
+	// ClientIP returns the address of the client a request comes from: the source
+	// address handed to Authn (throttling, lockout) and written to the logs. nil: the
+	// host part of r.RemoteAddr (no proxy trusted). internal/app sets it to the trusted
+	// proxy resolver; it must never read a forwarded header from an untrusted peer.
+	ClientIP func(*http.Request) string
 	Logger   *slog.Logger
 	Now      func() time.Time
 
@@ -133,6 +138,9 @@ func New(cfg Config) (*Provider, error) {
 	if p.now == nil {
 		p.now = time.Now
 	}
+	if p.cfg.ClientIP == nil {
+		p.cfg.ClientIP = peerIP
+	}
 	p.keys = newKeyCache(cfg.Keys, cfg.KEK, cfg.KeyCacheTTL, p.now)
 	p.lib = op.RegisterServer(&server{p: p}, op.Endpoints{
 		Token:               op.NewEndpoint("/t/{tenant}/token"),
@@ -161,8 +169,8 @@ const (
 
 // Mount registers every endpoint of every tenant under /t/{tenant}/ on mux. The token,
 // introspection, revocation and device authorization endpoints are POST-only (RFC 6749
-// §3.2, RFC 7662 §2.1, RFC 7009 §2.1, RFC 8628 §3.1); browser forms are wrapped in
-// http.CrossOriginProtection.
+// §3.2, RFC 7662 §2.1, RFC 7009 §2.1, RFC 8628 §3.1); browser forms of this origin are
+// wrapped in http.CrossOriginProtection.
 func (p *Provider) Mount(mux *http.ServeMux) {
 	csrf := http.NewCrossOriginProtection()
 	api := func(method, path string, h http.Handler) {
@@ -187,8 +195,13 @@ func (p *Provider) Mount(mux *http.ServeMux) {
 	page("POST", pathAuthorize, p.authorize)
 	page("GET", pathLogin, p.loginPage)
 	mux.Handle("POST /t/{tenant}"+pathLogin, csrf.Handler(p.browser(p.loginSubmit)))
+	// RP-initiated logout, GET and POST, is cross-site by design (the RP sends the
+	// browser, RP-Initiated Logout 1.0 §2), so it is not CSRF-checked; it ends a session
+	// only for a matching id_token_hint, and otherwise asks the user, whose answer goes
+	// to the same-origin confirmation route (logout.go).
 	page("GET", pathEndSession, p.endSession)
-	mux.Handle("POST /t/{tenant}"+pathEndSession, csrf.Handler(p.browser(p.endSession)))
+	page("POST", pathEndSession, p.endSession)
+	mux.Handle("POST /t/{tenant}"+pathEndSessionOK, csrf.Handler(p.browser(p.endSessionConfirm)))
 	page("GET", pathDevice, p.devicePage)
 	mux.Handle("POST /t/{tenant}"+pathDevice, csrf.Handler(p.browser(p.deviceSubmit)))
 	page("GET", pathStylesheet, p.stylesheet)

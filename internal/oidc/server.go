@@ -72,8 +72,15 @@ func (p *Provider) exchangeCode(ctx context.Context, c op.Client, req *zoidc.Acc
 	}
 	key := kvKey(tc.T.ID, kindCode, digest(req.Code))
 	codes := p.cfg.Buckets.Codes
-	// A plain read first, only to refuse another client's code without spending it (a
-	// thief could otherwise burn a victim's code). Single use is decided by Consume.
+	// Every check runs on a plain read, so a request that fails one (another client, a
+	// wrong redirect_uri or code_verifier) spends nothing: a thief holding a leaked code
+	// cannot burn it. Single use is decided by the Update below, a compare-and-swap on
+	// the revision read here.
+	//
+	// Known limit (multi-node): on a replicated bucket this Get may be served by a
+	// lagging replica, so a code written a moment ago can read as unknown (the client
+	// sees invalid_grant and must start over). It never lets a code be used twice: that
+	// is the compare-and-swap's job, which the bucket's leader decides.
 	e, err := codes.Get(ctx, key)
 	if err != nil {
 		if errors.Is(err, kv.ErrNotFound) {
@@ -91,25 +98,6 @@ func (p *Provider) exchangeCode(ctx context.Context, c op.Client, req *zoidc.Acc
 	if rec.Redeemed {
 		return tokenResponse{}, p.codeReused(ctx, rec)
 	}
-	e, err = codes.Consume(ctx, key)
-	if err != nil {
-		if lostConsume(err) { // a concurrent redemption won
-			return tokenResponse{}, p.codeReused(ctx, rec)
-		}
-		return tokenResponse{}, kvErr(err)
-	}
-	if err := decodeEntry(e, &rec); err != nil {
-		return tokenResponse{}, err
-	}
-	if rec.Redeemed {
-		_, _ = codes.Put(ctx, key, e.Value) // keep the marker for later replays
-		return tokenResponse{}, p.codeReused(ctx, rec)
-	}
-	marker := rec
-	marker.Redeemed = true
-	if _, err := codes.Put(ctx, key, encode(marker)); err != nil {
-		p.log.WarnContext(ctx, "oidc: code redemption marker not written", "error", err)
-	}
 	switch {
 	case !p.now().Before(rec.ExpiresAt):
 		return tokenResponse{}, InvalidGrant("code expired")
@@ -119,7 +107,38 @@ func (p *Provider) exchangeCode(ctx context.Context, c op.Client, req *zoidc.Acc
 	if err := checkPKCE(rec.Challenge, req.CodeVerifier); err != nil {
 		return tokenResponse{}, err
 	}
-	return p.issue(ctx, app, rec.grant, true, time.Time{})
+	// The fallible work (user read, signing, the new refresh token) comes before the
+	// code is spent: a transient failure leaves the code redeemable on a retry.
+	resp, err := p.issue(ctx, app, rec.grant, true, time.Time{})
+	if err != nil {
+		return tokenResponse{}, err
+	}
+	// Spend: the entry stays, marked, until the bucket's TTL, so that any later
+	// presentation is recognised as reuse (RFC 6749 §4.1.2) rather than "unknown".
+	marker := rec
+	marker.Redeemed = true
+	if _, err := codes.Update(ctx, key, encode(marker), e.Revision); err != nil {
+		if errors.Is(err, kv.ErrConflict) || errors.Is(err, kv.ErrNotFound) {
+			// A concurrent redemption won: this is reuse. Revoking the grant also ends
+			// the refresh token just created, which was never handed out.
+			return tokenResponse{}, p.codeReused(ctx, rec)
+		}
+		p.dropOrphanRefresh(ctx, resp.RefreshToken)
+		return tokenResponse{}, kvErr(err)
+	}
+	return resp, nil
+}
+
+// dropOrphanRefresh deletes, best effort, a refresh token that was created but is not
+// handed out because the exchange failed afterwards. A token left behind is harmless:
+// nobody knows it, and the bucket's TTL removes it.
+func (p *Provider) dropOrphanRefresh(ctx context.Context, rt string) {
+	if rt == "" {
+		return
+	}
+	if err := p.cfg.Buckets.Refresh.Delete(ctx, kvKey(tenantFrom(ctx).T.ID, kindRefresh, digest(rt)), 0); err != nil {
+		p.log.WarnContext(ctx, "oidc: orphan refresh token not deleted", "error", err)
+	}
 }
 
 // checkPKCE verifies the code_verifier against the stored S256 challenge (RFC 7636
@@ -151,8 +170,8 @@ func (p *Provider) codeReused(ctx context.Context, rec codeRecord) error {
 }
 
 // RefreshToken is the refresh_token grant with rotation (RFC 6749 §6, RFC 9700 §4.14.2):
-// the presented token is spent with a compare-and-swap and a new one is issued in the
-// same family; presenting a spent token revokes the whole family, the newest token
+// a new token of the same family is created, then the presented one is spent with a
+// compare-and-swap; presenting a spent token revokes the whole family, the newest token
 // included.
 func (s *server) RefreshToken(ctx context.Context, r *op.ClientRequest[zoidc.RefreshTokenRequest]) (*op.Response, error) {
 	resp, err := s.p.refresh(ctx, r.Client, r.Data)
@@ -187,35 +206,42 @@ func (p *Provider) refresh(ctx context.Context, c op.Client, req *zoidc.RefreshT
 	if !p.now().Before(rec.ExpiresAt) {
 		return tokenResponse{}, InvalidGrant("refresh family expired")
 	}
-	// RFC 6749 §6: the scope may only narrow.
-	scopes := rec.Scopes
+	// RFC 6749 §6: the scope may only narrow, and only for the tokens of this response;
+	// the new refresh token keeps the scope of the one presented.
+	g := rec.grant
 	if len(req.Scopes) > 0 {
 		for _, sc := range req.Scopes {
 			if !slices.Contains(rec.Scopes, sc) {
-				return tokenResponse{}, InvalidScope("scope %q was not granted", sc)
+				return tokenResponse{}, InvalidScope("scope %q was not granted", trunc(sc))
 			}
 		}
-		scopes = req.Scopes
+		g.Scopes = uniqueScopes(req.Scopes)
 	}
-	spent := rec
-	spent.Rotated = true
-	if _, err := p.cfg.Buckets.Refresh.Update(ctx, e.Key, encode(spent), e.Revision); err != nil {
-		if errors.Is(err, kv.ErrConflict) || errors.Is(err, kv.ErrNotFound) {
-			return tokenResponse{}, p.refreshReused(ctx, rec)
-		}
-		return tokenResponse{}, kvErr(err)
-	}
-	g := rec.grant
-	g.Scopes = scopes
-	if !slices.Contains(g.Scopes, ScopeOfflineAccess) {
-		g.Scopes = append(slices.Clone(g.Scopes), ScopeOfflineAccess) // the family continues
-	}
-	resp, err := p.issue(ctx, app, g, true, rec.ExpiresAt)
+	// The fallible work first: load the user, sign, store the new refresh token. Only
+	// then is the presented token spent, so a transient failure (user store, signer,
+	// KV) leaves it unspent and the client's retry is not mistaken for reuse.
+	resp, err := p.mint(ctx, app, g, true)
 	if err != nil {
 		if isCode(err, CodeInvalidGrant) { // the user is gone or disabled: end the family
 			_ = p.revokeGrant(ctx, tc.T.ID, rec.GrantID)
 		}
 		return tokenResponse{}, err
+	}
+	if resp.RefreshToken, _, err = p.createRefresh(ctx, rec.grant, rec.ExpiresAt); err != nil {
+		return tokenResponse{}, err
+	}
+	spent := rec
+	spent.Rotated = true
+	if _, err := p.cfg.Buckets.Refresh.Update(ctx, e.Key, encode(spent), e.Revision); err != nil {
+		if errors.Is(err, kv.ErrConflict) || errors.Is(err, kv.ErrNotFound) {
+			// Another presentation won the rotation: reuse. Revoking the family also
+			// ends the refresh token just created.
+			return tokenResponse{}, p.refreshReused(ctx, rec)
+		}
+		// Unavailable: the presented token is still unspent (unless the write landed
+		// and only its answer was lost, which a retry then reports as reuse).
+		p.dropOrphanRefresh(ctx, resp.RefreshToken)
+		return tokenResponse{}, kvErr(err)
 	}
 	return resp, nil
 }

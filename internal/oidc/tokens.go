@@ -137,9 +137,27 @@ func (p *Provider) claimsFor(ctx context.Context, u user.User, scopes []string) 
 
 // issue mints the tokens of a grant for app: a JWT access token, an ID token when openid
 // was granted, and a refresh token when offline_access was granted and the client may use
-// the refresh_token grant (OIDC Core §11). refresh is the refresh record to continue (a
-// rotation) or nil to start the family.
+// the refresh_token grant (OIDC Core §11). famExpiry is the absolute end of the refresh
+// family; zero starts a new family with the configured lifetime.
 func (p *Provider) issue(ctx context.Context, app client.Application, g grant, withUser bool, famExpiry time.Time) (tokenResponse, error) {
+	resp, err := p.mint(ctx, app, g, withUser)
+	if err != nil {
+		return tokenResponse{}, err
+	}
+	if withUser && slices.Contains(g.Scopes, ScopeOfflineAccess) && slices.Contains(app.GrantTypes, client.GrantRefreshToken) {
+		if famExpiry.IsZero() {
+			famExpiry = p.now().Add(p.cfg.RefreshTokenLifetime)
+		}
+		if resp.RefreshToken, _, err = p.createRefresh(ctx, g, famExpiry); err != nil {
+			return tokenResponse{}, err
+		}
+	}
+	return resp, nil
+}
+
+// mint signs the access token of g for app and, when openid was granted to a user, its
+// ID token. It writes nothing: a failure here leaves no state behind.
+func (p *Provider) mint(ctx context.Context, app client.Application, g grant, withUser bool) (tokenResponse, error) {
 	tc := tenantFrom(ctx)
 	now := p.now()
 	sub := app.ClientID // client_credentials: the client itself (RFC 9068 §2.2)
@@ -192,18 +210,18 @@ func (p *Provider) issue(ctx context.Context, app client.Application, g grant, w
 			return tokenResponse{}, err
 		}
 	}
-	if withUser && slices.Contains(g.Scopes, ScopeOfflineAccess) && slices.Contains(app.GrantTypes, client.GrantRefreshToken) {
-		if famExpiry.IsZero() {
-			famExpiry = now.Add(p.cfg.RefreshTokenLifetime)
-		}
-		rt := newSecret()
-		rec := refreshRecord{grant: g, ExpiresAt: famExpiry}
-		if _, err := p.cfg.Buckets.Refresh.Create(ctx, kvKey(tc.T.ID, kindRefresh, digest(rt)), encode(rec)); err != nil {
-			return tokenResponse{}, kvErr(err)
-		}
-		resp.RefreshToken = rt
-	}
 	return resp, nil
+}
+
+// createRefresh stores a new refresh token of the family g ending at famExpiry and
+// returns it with its KV key.
+func (p *Provider) createRefresh(ctx context.Context, g grant, famExpiry time.Time) (token, key string, err error) {
+	rt := newSecret()
+	key = kvKey(tenantFrom(ctx).T.ID, kindRefresh, digest(rt))
+	if _, err := p.cfg.Buckets.Refresh.Create(ctx, key, encode(refreshRecord{grant: g, ExpiresAt: famExpiry})); err != nil {
+		return "", "", kvErr(err)
+	}
+	return rt, key, nil
 }
 
 // claimHash is at_hash (OIDC Core §3.1.3.6): the left half of the hash of the ASCII
@@ -273,8 +291,13 @@ func (p *Provider) verifyAccessToken(ctx context.Context, raw string) (verifiedA
 	return verifiedAccess{accessClaims: c, scopes: strings.Fields(c.Scope)}, nil
 }
 
-// refreshLookup finds an unexpired refresh token of this tenant. It does not decide
-// single use (that is the rotation's compare-and-swap).
+// refreshLookup finds a refresh token of this tenant. It does not decide single use
+// (that is the rotation's compare-and-swap).
+//
+// Known limit (multi-node): Refresh is a replicated bucket and this is a plain Get, which
+// a lagging replica may answer: a token rotated a moment ago elsewhere can read as
+// unknown (invalid_grant, the client signs in again) or as not yet rotated (the
+// compare-and-swap then loses and the reuse is caught there).
 func (p *Provider) refreshLookup(ctx context.Context, raw string) (kv.Entry, refreshRecord, error) {
 	tc := tenantFrom(ctx)
 	var rec refreshRecord
