@@ -32,6 +32,13 @@ func (p phase) String() string {
 // healthCheckTimeout bounds the database checks of one /readyz call.
 const healthCheckTimeout = 2 * time.Second
 
+// natsUnreadyAfter is how long NATS may be down (disconnected, or JetStream not
+// answering) before a process that serves sign-ins reports itself unready. Shorter
+// outages (a server restart, a leader election; the client reconnects from 250ms on)
+// stay "degraded" so that readiness does not flap; longer ones take the process out of
+// the load balancer, since no sign-in can complete without the KV.
+const natsUnreadyAfter = 5 * time.Second
+
 // health serves /healthz and /readyz.
 type health struct {
 	phase                 atomic.Int32
@@ -39,6 +46,10 @@ type health struct {
 	region, cluster, zone string
 	databases             func(ctx context.Context) []store.DBHealth
 	nats                  func(ctx context.Context) natsHealth // nil: the role runs without NATS
+	// loginNeedsNATS: the login surface is mounted, and NATS down for natsUnreadyAfter
+	// makes the process unready (see readyz).
+	loginNeedsNATS bool
+	now            func() time.Time // nil: time.Now
 }
 
 func (h *health) set(p phase) { h.phase.Store(int32(p)) }
@@ -71,8 +82,10 @@ func (h *health) healthz(w http.ResponseWriter, _ *http.Request) {
 // readyz answers 200 when this process should get traffic: it has started, is not
 // shutting down, and at least one database it reads from is healthy (a dead replica is
 // listed with its error, but costs no readiness while the others serve). NATS down is
-// "degraded", not unready: on the all-in-one role the admin API still works, and there
-// is no other process to send logins to.
+// "degraded" at first; when the process serves sign-ins (loginNeedsNATS) and NATS has
+// been down for natsUnreadyAfter, it is "unavailable" with 503: no sign-in can work
+// without the KV, and a load balancer should send them to a process whose NATS works.
+// A role without NATS (admin) is not affected.
 func (h *health) readyz(w http.ResponseWriter, r *http.Request) {
 	body := readiness{Role: h.role, Region: h.region, Cluster: h.cluster, Zone: h.zone, Mode: "normal",
 		Databases: []store.DBHealth{}}
@@ -89,13 +102,15 @@ func (h *health) readyz(w http.ResponseWriter, r *http.Request) {
 				healthy++
 			}
 		}
-		natsOK := true
+		natsOK, natsDown := true, false
 		if h.nats != nil {
 			nh := h.nats(ctx)
 			body.NATS, natsOK = &nh, nh.healthy()
+			natsDown = !natsOK && h.loginNeedsNATS && !nh.DownSince.IsZero() &&
+				h.clock().Sub(nh.DownSince) >= natsUnreadyAfter
 		}
 		switch {
-		case healthy == 0:
+		case healthy == 0, natsDown:
 			body.Status = "unavailable"
 		case healthy < len(body.Databases) || !natsOK:
 			body.Status, code = "degraded", http.StatusOK
@@ -104,6 +119,13 @@ func (h *health) readyz(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, code, body)
+}
+
+func (h *health) clock() time.Time {
+	if h.now != nil {
+		return h.now()
+	}
+	return time.Now()
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/ninesid/nines/internal/clientip"
 	"github.com/ninesid/nines/internal/kv"
 	"github.com/ninesid/nines/internal/login"
 	"github.com/ninesid/nines/internal/login/authn"
@@ -32,7 +33,10 @@ type loginDeps struct {
 	hasher    *password.Hasher
 	kek       []byte
 	publicURL string
-	logger    *slog.Logger
+	// clientIP finds a request's client address behind the trusted proxies
+	// (NINES_TRUSTED_PROXIES); the zero value takes the TCP peer.
+	clientIP clientip.Resolver
+	logger   *slog.Logger
 }
 
 // mountLogin mounts the hosted login pages and the OpenID Provider of every tenant
@@ -60,7 +64,11 @@ func mountLogin(mux *http.ServeMux, d loginDeps) error {
 			Throttle: d.buckets.Throttle,
 			Recorder: d.recorder,
 			Logger:   d.logger,
+			// The resolver answers with a trusted proxy only when it found no client
+			// behind it: such attempts count per account, not in one shared window.
+			TrustedProxy: d.clientIP.Trusts,
 		}),
+		ClientIP: d.clientIP.ClientIP,
 		NotFound: func(err error) bool { return errors.Is(err, store.ErrNotFound) },
 		// Config validation allows plain http only on loopback; there cookies can't be
 		// Secure, everywhere else they are.

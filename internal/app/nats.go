@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -41,6 +42,10 @@ type natsRuntime struct {
 	replicas int
 	urls     string        // configured server URLs (credentials included: never log as is)
 	closed   chan struct{} // closed by the connection's ClosedHandler
+	// downSince is when the connection or JetStream was last seen failing, in Unix
+	// nanoseconds; 0 while healthy. The connection's handlers and the health check
+	// keep it.
+	downSince atomic.Int64
 }
 
 // openNATS starts the embedded server (cfg.NATSURL empty; in-process only, store under
@@ -60,10 +65,12 @@ func openNATS(ctx context.Context, cfg config.Config, role Role, logger *slog.Lo
 		nats.CustomReconnectDelay(reconnectDelay),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil { // nil: we are closing the connection
+				rt.markDown(time.Now())
 				logger.Warn("nats disconnected", "error", err)
 			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
+			rt.downSince.Store(0)
 			logger.Info("nats reconnected", "server", redactURLs(nc.ConnectedUrl()))
 		}),
 		nats.ClosedHandler(func(*nats.Conn) { close(rt.closed) }),
@@ -204,6 +211,9 @@ type natsHealth struct {
 	JetStream bool   `json:"jetstream"` // JetStream answered an account-info request
 	Replicas  int    `json:"replicas"`
 	Error     string `json:"error,omitempty"`
+	// DownSince is when the failure reported began (the disconnection, or the first
+	// check JetStream failed); zero while healthy.
+	DownSince time.Time `json:"down_since,omitzero"`
 }
 
 func (h natsHealth) healthy() bool { return h.Connected && h.JetStream }
@@ -213,14 +223,24 @@ func (rt *natsRuntime) health(ctx context.Context) natsHealth {
 	h := natsHealth{Embedded: rt.srv != nil, Server: serverLabel(rt), Connected: rt.nc.IsConnected(), Replicas: rt.replicas}
 	if !h.Connected {
 		h.Error = "not connected (" + rt.nc.Status().String() + ")"
+		h.DownSince = rt.markDown(time.Now())
 		return h
 	}
 	if _, err := rt.js.AccountInfo(ctx); err != nil {
 		h.Error = "jetstream: " + err.Error()
+		h.DownSince = rt.markDown(time.Now())
 		return h
 	}
+	rt.downSince.Store(0)
 	h.JetStream = true
 	return h
+}
+
+// markDown records now as the start of a failure unless one is already recorded, and
+// returns the recorded start.
+func (rt *natsRuntime) markDown(now time.Time) time.Time {
+	rt.downSince.CompareAndSwap(0, now.UnixNano())
+	return time.Unix(0, rt.downSince.Load()).UTC()
 }
 
 // close drains the connection (pending publishes are flushed, within natsDrainTimeout)

@@ -103,7 +103,8 @@ func TestServeEmbeddedNATS(t *testing.T) {
 }
 
 // TestServeExternalNATS: with NINES_NATS_URL the process connects to that server,
-// reports it without credentials, turns degraded while it is down, and recovers.
+// reports it without credentials, turns degraded when it goes down and unready (503:
+// sign-ins cannot work) once it has stayed down, and recovers.
 func TestServeExternalNATS(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	storeDir := t.TempDir()
@@ -127,11 +128,17 @@ func TestServeExternalNATS(t *testing.T) {
 		t.Fatalf("an external NATS must not start the embedded one: %v", err)
 	}
 
-	// The server goes away: still serving, degraded, NATS reported down.
+	// The server goes away: still serving, degraded, NATS reported down...
 	srv.Shutdown()
 	rd = pollReadyz(t, r.base, func(rd readiness) bool { return rd.NATS != nil && !rd.NATS.Connected })
-	if rd.Status != "degraded" || rd.NATS.Error == "" {
+	if (rd.Status != "degraded" && rd.Status != "unavailable") || rd.NATS.Error == "" || rd.NATS.DownSince.IsZero() {
 		t.Fatalf("readyz with NATS down: %+v nats %+v", rd, rd.NATS)
+	}
+	// ...and once it has stayed down, unready: the login surface cannot work.
+	pollReadyz(t, r.base, func(rd readiness) bool { return rd.Status == "unavailable" })
+	if code, rd := readyzBody(t, r.base); code != http.StatusServiceUnavailable || rd.Status != "unavailable" ||
+		rd.NATS == nil || rd.NATS.Connected || len(rd.Databases) == 0 || !rd.Databases[0].Healthy {
+		t.Fatalf("readyz with NATS down for long = %d %+v nats %+v", code, rd, rd.NATS)
 	}
 
 	// It comes back on the same address and store: the client reconnects by itself.
@@ -268,27 +275,40 @@ func TestRedactURLs(t *testing.T) {
 }
 
 func TestReadyzNATS(t *testing.T) {
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 	db := []store.DBHealth{{Name: "nines.db", Role: "primary", Healthy: true}}
 	deadDB := []store.DBHealth{{Name: "nines.db", Role: "primary", Error: "gone"}}
 	up := natsHealth{Server: "nats://a:4222", Connected: true, JetStream: true, Replicas: 1}
 	down := natsHealth{Server: "nats://a:4222", Error: "not connected (RECONNECTING)"}
-	noJS := natsHealth{Server: "nats://a:4222", Connected: true, Error: "jetstream: timeout"}
+	justDown := down
+	justDown.DownSince = now.Add(-natsUnreadyAfter + time.Millisecond)
+	longDown := down
+	longDown.DownSince = now.Add(-natsUnreadyAfter)
+	noJS := natsHealth{Server: "nats://a:4222", Connected: true, Error: "jetstream: timeout", DownSince: now.Add(-time.Second)}
+	noJSLong := noJS
+	noJSLong.DownSince = now.Add(-time.Minute)
 	tests := []struct {
 		name       string
 		dbs        []store.DBHealth
 		nats       *natsHealth
+		login      bool // the login surface is mounted
 		wantCode   int
 		wantStatus string
 	}{
-		{"without nats", db, nil, 200, "ready"},
-		{"nats up", db, &up, 200, "ready"},
-		{"nats disconnected", db, &down, 200, "degraded"},
-		{"jetstream not answering", db, &noJS, 200, "degraded"},
-		{"database down, nats up", deadDB, &up, 503, "unavailable"},
+		{"without nats", db, nil, false, 200, "ready"},
+		{"nats up", db, &up, true, 200, "ready"},
+		{"nats disconnected", db, &down, true, 200, "degraded"},
+		{"nats disconnected just now", db, &justDown, true, 200, "degraded"},
+		{"nats disconnected for long, login mounted", db, &longDown, true, 503, "unavailable"},
+		{"nats disconnected for long, no login surface", db, &longDown, false, 200, "degraded"},
+		{"jetstream not answering", db, &noJS, true, 200, "degraded"},
+		{"jetstream not answering for long", db, &noJSLong, true, 503, "unavailable"},
+		{"database down, nats up", deadDB, &up, true, 503, "unavailable"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := &health{role: RoleAll, databases: func(context.Context) []store.DBHealth { return tt.dbs }}
+			h := &health{role: RoleAll, databases: func(context.Context) []store.DBHealth { return tt.dbs },
+				loginNeedsNATS: tt.login, now: func() time.Time { return now }}
 			if tt.nats != nil {
 				h.nats = func(context.Context) natsHealth { return *tt.nats }
 			}

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ninesid/nines/internal/admin"
+	"github.com/ninesid/nines/internal/clientip"
 	"github.com/ninesid/nines/internal/config"
 	"github.com/ninesid/nines/internal/kv"
 	"github.com/ninesid/nines/internal/password"
@@ -103,7 +104,7 @@ func serve(ctx context.Context, o Options, spec serveSpec) (err error) {
 	}
 
 	h := &health{role: o.Role, region: cfg.Region, cluster: cfg.Cluster, zone: cfg.Zone, databases: b.Health,
-		nats: nrt.healthCheck()}
+		nats: nrt.healthCheck(), loginNeedsNATS: spec.nats} // the login surface is mounted with NATS
 	mux := http.NewServeMux()
 	h.mount(mux)
 	// One hasher per process, so the bound on concurrent argon2id hashing holds for the
@@ -126,6 +127,7 @@ func serve(ctx context.Context, o Options, spec serveSpec) (err error) {
 			hasher:    hasher,
 			kek:       kek,
 			publicURL: cfg.PublicURL,
+			clientIP:  clientip.Resolver{Trusted: cfg.TrustedProxyPrefixes()},
 			logger:    logger,
 		})
 		if err != nil {

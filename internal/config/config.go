@@ -2,6 +2,7 @@ package config
 
 import (
 	"net"
+	"net/netip"
 	"net/url"
 	"path/filepath"
 	"time"
@@ -19,6 +20,8 @@ type Config struct {
 	ReplicaURLs []string `name:"replica-urls" env:"NINES_REPLICA_URLS" sep:"," help:"Comma-separated PostgreSQL read replicas; needs --database-url."`
 	NATSURL     string   `name:"nats-url" env:"NINES_NATS_URL" help:"NATS server URLs (nats:// or tls://, comma-separated). Empty: an embedded server with its store under <data dir>/nats."`
 
+	TrustedProxies []string `name:"trusted-proxies" env:"NINES_TRUSTED_PROXIES" sep:"," help:"Comma-separated IP addresses and CIDR prefixes of the proxies in front of nines (the edge, load balancers) whose X-Forwarded-For is believed for the client address. Empty: the TCP peer is the client."`
+
 	BootstrapAdminToken Secret `name:"bootstrap-admin-token" env:"NINES_BOOTSTRAP_ADMIN_TOKEN" help:"A global admin API token (at least 32 characters) ensured at start. Empty: one is generated on first start and printed once."`
 	KEK                 Secret `name:"kek" env:"NINES_KEK" help:"Key-encryption key: base64 of 32 random bytes. Prefer --kek-file."`
 	KEKFile             string `name:"kek-file" env:"NINES_KEK_FILE" help:"File holding the key-encryption key (base64 of 32 bytes), e.g. a mounted secret."`
@@ -35,8 +38,9 @@ type Config struct {
 	// os.Environ(). Tests set it.
 	Environ []string `kong:"-"`
 
-	kek              []byte // decoded key-encryption key, set by Validate
-	publicURLDerived bool   // PublicURL was derived from HTTPAddr
+	kek              []byte         // decoded key-encryption key, set by Validate
+	trustedProxies   []netip.Prefix // parsed TrustedProxies, set by Validate
+	publicURLDerived bool           // PublicURL was derived from HTTPAddr
 }
 
 // Embedded reports whether the embedded SQLite database is used (no DatabaseURL).
@@ -54,6 +58,10 @@ func (c *Config) BootstrapTokenFile() string {
 // KEKBytes is the decoded key-encryption key (nil when none is configured). Valid only
 // after Validate returned nil.
 func (c *Config) KEKBytes() []byte { return c.kek }
+
+// TrustedProxyPrefixes are the parsed TrustedProxies. Valid only after Validate
+// returned nil.
+func (c *Config) TrustedProxyPrefixes() []netip.Prefix { return c.trustedProxies }
 
 // PublicURLDerived reports whether PublicURL was not set and was derived from HTTPAddr;
 // a server that binds port 0 then replaces it with the bound address.

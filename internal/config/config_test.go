@@ -123,6 +123,10 @@ func TestValidate(t *testing.T) {
 		{name: "log level bad", modify: func(c *Config) { c.LogLevel = "verbose" }, want: []string{"NINES_LOG_LEVEL"}},
 		{name: "shutdown delay negative", modify: func(c *Config) { c.ShutdownDelay = -time.Second }, want: []string{"NINES_SHUTDOWN_DELAY"}},
 		{name: "shutdown timeout zero", modify: func(c *Config) { c.ShutdownTimeout = 0 }, want: []string{"NINES_SHUTDOWN_TIMEOUT"}},
+		{name: "trusted proxies", modify: func(c *Config) { c.TrustedProxies = []string{"10.0.0.0/8", " 192.0.2.7 ", "", "2001:db8::/32"} }},
+		{name: "trusted proxy not an address", modify: func(c *Config) { c.TrustedProxies = []string{"10.0.0.0/8", "lb.example.com"} }, want: []string{"NINES_TRUSTED_PROXIES"}},
+		{name: "trusted proxy host bits set", modify: func(c *Config) { c.TrustedProxies = []string{"10.0.0.1/8"} }, want: []string{"NINES_TRUSTED_PROXIES"}},
+		{name: "trusted proxy trusts everybody", modify: func(c *Config) { c.TrustedProxies = []string{"0.0.0.0/0", "::/0"} }, want: []string{"NINES_TRUSTED_PROXIES", "NINES_TRUSTED_PROXIES"}},
 		{name: "known env is fine", modify: func(c *Config) {
 			c.Environ = []string{"NINES_DATABASE_URL=", "NINES_ROLE=all", "NINES_SERVER=x", "NINES_ADMIN_TOKEN=y", "NINESX=1"}
 		}},
@@ -137,9 +141,10 @@ func TestValidate(t *testing.T) {
 			c.Zone = "Z"
 			c.LogLevel = "loud"
 			c.ShutdownTimeout = -1
+			c.TrustedProxies = []string{"10.0.0.0/33"}
 			c.Environ = []string{"NINES_ZONEE=a"}
 		}, want: []string{"NINES_HTTP_ADDR", "NINES_PUBLIC_URL", "NINES_DATABASE_URL", "NINES_BOOTSTRAP_ADMIN_TOKEN",
-			"NINES_KEK", "NINES_ZONE", "NINES_LOG_LEVEL", "NINES_SHUTDOWN_TIMEOUT", "NINES_ZONEE"}},
+			"NINES_KEK", "NINES_ZONE", "NINES_LOG_LEVEL", "NINES_SHUTDOWN_TIMEOUT", "NINES_TRUSTED_PROXIES", "NINES_ZONEE"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -183,6 +188,37 @@ func TestValidateNormalizes(t *testing.T) {
 			before := c.PublicURL
 			if err := c.Validate(); err != nil || c.PublicURL != before {
 				t.Fatalf("second Validate: %v, PublicURL %q -> %q", err, before, c.PublicURL)
+			}
+		})
+	}
+}
+
+func TestTrustedProxiesParsed(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []string
+		want []string
+	}{
+		{name: "default trusts nobody", in: nil, want: nil},
+		{name: "only empty entries", in: []string{"", " "}, want: nil},
+		{name: "addresses and prefixes", in: []string{"10.0.0.0/8", " 192.0.2.7", "2001:db8::1", "::ffff:10.1.0.0/112"},
+			want: []string{"10.0.0.0/8", "192.0.2.7/32", "2001:db8::1/128", "10.1.0.0/16"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := valid()
+			c.TrustedProxies = tt.in
+			for range 2 { // idempotent
+				if err := c.Validate(); err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				for _, p := range c.TrustedProxyPrefixes() {
+					got = append(got, p.String())
+				}
+				if diff := cmp.Diff(tt.want, got); diff != "" {
+					t.Fatalf("TrustedProxyPrefixes (-want +got):\n%s", diff)
+				}
 			}
 		})
 	}
@@ -287,7 +323,7 @@ func TestContractNames(t *testing.T) {
 		"NINES_ADMIN_TOKEN", "NINES_BOOTSTRAP_ADMIN_TOKEN", "NINES_CLUSTER", "NINES_DATABASE_URL", "NINES_DATA_DIR",
 		"NINES_HTTP_ADDR", "NINES_KEK", "NINES_KEK_FILE", "NINES_LOG_LEVEL", "NINES_NATS_URL", "NINES_PUBLIC_URL",
 		"NINES_REGION", "NINES_REPLICA_URLS", "NINES_ROLE", "NINES_SERVER", "NINES_SHUTDOWN_DELAY",
-		"NINES_SHUTDOWN_TIMEOUT", "NINES_ZONE",
+		"NINES_SHUTDOWN_TIMEOUT", "NINES_TRUSTED_PROXIES", "NINES_ZONE",
 	}
 	if diff := cmp.Diff(want, KnownEnv()); diff != "" {
 		t.Fatalf("KnownEnv (-want +got):\n%s", diff)
@@ -318,10 +354,19 @@ func TestKongParse(t *testing.T) {
 		{name: "environment", env: map[string]string{
 			"NINES_HTTP_ADDR": "127.0.0.1:9999", "NINES_REPLICA_URLS": "postgres://r1/n,postgres://r2/n",
 			"NINES_DATABASE_URL": "postgres://db/n", "NINES_SHUTDOWN_DELAY": "5s", "NINES_BOOTSTRAP_ADMIN_TOKEN": goodTok,
+			"NINES_TRUSTED_PROXIES": "10.0.0.0/8,192.0.2.7",
 		}, check: func(t *testing.T, c *Config) {
+			if len(c.TrustedProxyPrefixes()) != 2 || c.TrustedProxyPrefixes()[1].String() != "192.0.2.7/32" {
+				t.Fatalf("trusted proxies from env: %v %v", c.TrustedProxies, c.TrustedProxyPrefixes())
+			}
 			if c.HTTPAddr != "127.0.0.1:9999" || len(c.ReplicaURLs) != 2 || c.ShutdownDelay != 5*time.Second ||
 				c.BootstrapAdminToken.Reveal() != goodTok || c.Embedded() {
 				t.Fatalf("from env: %+v", c)
+			}
+		}},
+		{name: "trusted proxies flag", args: []string{"--trusted-proxies=2001:db8::/32,10.1.2.3"}, check: func(t *testing.T, c *Config) {
+			if got := fmt.Sprint(c.TrustedProxyPrefixes()); got != "[2001:db8::/32 10.1.2.3/32]" {
+				t.Fatalf("trusted proxies from flag: %s", got)
 			}
 		}},
 		{name: "flag beats environment", args: []string{"--http-addr=127.0.0.1:7000", "--log-level=debug"},

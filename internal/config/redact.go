@@ -51,6 +51,7 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("database", database),
 		slog.Any("replicas", replicas),
 		slog.String("nats_url", redactList(c.NATSURL)),
+		slog.String("trusted_proxies", strings.Join(c.TrustedProxies, ",")),
 		slog.Bool("bootstrap_admin_token_set", c.BootstrapAdminToken != ""),
 		slog.Bool("kek_set", c.KEK != "" || c.KEKFile != ""),
 		slog.String("kek_file", c.KEKFile),

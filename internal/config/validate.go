@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/ninesid/nines/internal/clientip"
 )
 
 // Problem is one invalid setting, named by its environment variable.
@@ -189,6 +191,23 @@ func (c *Config) validateOperations(ps *Problems) {
 	if c.ShutdownTimeout <= 0 {
 		ps.add("NINES_SHUTDOWN_TIMEOUT", "must be positive")
 	}
+	c.validateProxies(ps)
+}
+
+// validateProxies parses TrustedProxies (empty entries dropped) into prefixes.
+func (c *Config) validateProxies(ps *Problems) {
+	var list []string
+	for _, s := range c.TrustedProxies {
+		if s = strings.TrimSpace(s); s != "" {
+			list = append(list, s)
+		}
+	}
+	c.TrustedProxies = list
+	prefixes, errs := clientip.ParsePrefixes(list)
+	for _, err := range errs {
+		ps.add("NINES_TRUSTED_PROXIES", "%v", err)
+	}
+	c.trustedProxies = prefixes
 }
 
 func checkListenAddr(addr string) error {

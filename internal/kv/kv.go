@@ -12,14 +12,23 @@
 // (CheckKey); other keys are ErrInvalidKey. This package must never log values.
 //
 // Two implementations pass the same conformance suite (kvtest): NATS JetStream KV (Open,
-// OpenBucket) and an in-memory bucket for tests (NewMemory). Errors are the sentinels
-// below; anything that is not a statement about the key (a timeout, no responders, a
-// closed connection, a cancelled context) is ErrUnavailable wrapping its cause.
+// OpenBucket) and an in-memory bucket for tests (NewMemory, NewMemoryBucket). Errors are
+// the sentinels below; anything that is not a statement about the key (a timeout, no
+// responders, a closed connection, a cancelled context) is ErrUnavailable wrapping its
+// cause.
+//
+// Every bucket of the login tier has a size of its own (MaxBytes) and a bound on each
+// value (MaxValueSize), so that flooding one (anyone with a public client_id can make
+// /authorize write an auth request) cannot take the space another needs: above all the
+// throttle counters, which fail closed. A full bucket refuses new keys with ErrFull (an
+// ErrUnavailable) until entries expire; deleting, consuming and rewriting a key with a
+// value no larger still work. An oversized value is ErrTooLarge.
 package kv
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -30,8 +39,15 @@ var (
 	ErrExists = errors.New("kv: key exists")
 	// ErrConflict: the revision given to Update or Delete is no longer the latest.
 	ErrConflict = errors.New("kv: revision conflict")
-	// ErrUnavailable: the KV service did not answer.
+	// ErrUnavailable: the KV service did not answer, or could not store the write.
 	ErrUnavailable = errors.New("kv: unavailable")
+	// ErrFull: the bucket (or the server's store) has no room for the write. It is an
+	// ErrUnavailable (errors.Is holds for both): to a caller a full bucket is a KV that
+	// cannot take the write now, and fails closed the same way.
+	ErrFull = fmt.Errorf("%w: bucket full", ErrUnavailable)
+	// ErrTooLarge: the value is longer than the bucket's MaxValueSize. It is a statement
+	// about the value (retrying cannot help), not ErrUnavailable.
+	ErrTooLarge = errors.New("kv: value too large")
 )
 
 // Entry is one value and the revision that wrote it.
@@ -83,3 +99,52 @@ const (
 	ThrottleTTL    = 24 * time.Hour
 	RefreshTTL     = 90 * 24 * time.Hour
 )
+
+// DefaultMaxValueSize bounds every value of the login tier's buckets: their records
+// (auth requests, codes, sessions, device codes, counters, refresh families) are a few
+// hundred bytes to a few KiB, and the authorization request's parameters are bounded
+// well below it.
+const DefaultMaxValueSize = 16 << 10
+
+// Sizes of the buckets (MaxBytes), as shares of the embedded server's 1 GiB store
+// (natsd.DefaultMaxStore). JetStream reserves each bucket's size when it is created, so
+// the sum must fit the server's store (an external server needs at least TotalMaxBytes
+// of JetStream file storage per replica); the rest stays free for other streams. A
+// bucket holds at least its size divided by about 2 KiB entries (the largest records;
+// a throttle counter takes about 250 bytes with its key).
+const (
+	AuthRequestMaxBytes = 64 << 20  // 30 min of pending requests: ~30k at 2 KiB
+	CodeMaxBytes        = 32 << 20  // codes live 60 s
+	SessionMaxBytes     = 256 << 20 // 24 h of SSO sessions
+	DeviceCodeMaxBytes  = 32 << 20  // device grants live 10 min
+	ThrottleMaxBytes    = 128 << 20 // ~500k counters: its own room, whatever floods the others
+	RefreshMaxBytes     = 384 << 20 // 90 days of refresh families
+	// TotalMaxBytes is what Open reserves: 896 MiB.
+	TotalMaxBytes = AuthRequestMaxBytes + CodeMaxBytes + SessionMaxBytes + DeviceCodeMaxBytes +
+		ThrottleMaxBytes + RefreshMaxBytes
+)
+
+// spec is one of the login tier's buckets, for Open and NewMemoryBuckets alike.
+type spec struct {
+	suffix   string
+	ttl      time.Duration
+	maxBytes int64
+	dst      func(*Buckets) *Bucket
+}
+
+var specs = []spec{
+	{AuthRequestsSuffix, AuthRequestTTL, AuthRequestMaxBytes, func(b *Buckets) *Bucket { return &b.AuthRequests }},
+	{CodesSuffix, CodeTTL, CodeMaxBytes, func(b *Buckets) *Bucket { return &b.Codes }},
+	{SessionsSuffix, SessionTTL, SessionMaxBytes, func(b *Buckets) *Bucket { return &b.Sessions }},
+	{DeviceCodesSuffix, DeviceCodeTTL, DeviceCodeMaxBytes, func(b *Buckets) *Bucket { return &b.DeviceCodes }},
+	{ThrottleSuffix, ThrottleTTL, ThrottleMaxBytes, func(b *Buckets) *Bucket { return &b.Throttle }},
+	{RefreshSuffix, RefreshTTL, RefreshMaxBytes, func(b *Buckets) *Bucket { return &b.Refresh }},
+}
+
+// checkValue refuses a value longer than max (0: no limit).
+func checkValue(value []byte, max int) error {
+	if max > 0 && len(value) > max {
+		return fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, len(value), max)
+	}
+	return nil
+}

@@ -3,6 +3,8 @@ package kv
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -20,8 +22,9 @@ const casAttempts = 3
 // stale revision. Get stays a direct get: it is for display and for the read half of
 // Update, whose compare-and-swap rejects a stale revision.
 type natsBucket struct {
-	kv     jetstream.KeyValue
-	leader *leaderReader
+	kv           jetstream.KeyValue
+	leader       *leaderReader
+	maxValueSize int // 0: no bound of its own
 }
 
 func (b *natsBucket) Get(ctx context.Context, key string) (Entry, error) {
@@ -40,6 +43,9 @@ func (b *natsBucket) Get(ctx context.Context, key string) (Entry, error) {
 // marker's revision as expected, read from the leader.
 func (b *natsBucket) Create(ctx context.Context, key string, value []byte) (uint64, error) {
 	if err := begin(ctx, key); err != nil {
+		return 0, err
+	}
+	if err := checkValue(value, b.maxValueSize); err != nil {
 		return 0, err
 	}
 	var expect uint64
@@ -70,6 +76,9 @@ func (b *natsBucket) Update(ctx context.Context, key string, value []byte, rev u
 	if err := begin(ctx, key); err != nil {
 		return 0, err
 	}
+	if err := checkValue(value, b.maxValueSize); err != nil {
+		return 0, err
+	}
 	if rev == 0 {
 		return 0, ErrInvalidRevision
 	}
@@ -82,6 +91,9 @@ func (b *natsBucket) Update(ctx context.Context, key string, value []byte, rev u
 
 func (b *natsBucket) Put(ctx context.Context, key string, value []byte) (uint64, error) {
 	if err := begin(ctx, key); err != nil {
+		return 0, err
+	}
+	if err := checkValue(value, b.maxValueSize); err != nil {
 		return 0, err
 	}
 	n, err := b.kv.Put(ctx, key, value)
@@ -145,8 +157,46 @@ func mapErr(err error, conflict error) error {
 		return conflict
 	case errors.Is(err, jetstream.ErrInvalidKey):
 		return ErrInvalidKey
+	case isFull(err):
+		return fmt.Errorf("%w: %w", ErrFull, err)
+	case tooLarge(err):
+		return fmt.Errorf("%w: %w", ErrTooLarge, err)
 	}
 	return unavailable(err)
+}
+
+// JetStream API error codes of a store without room (nats-server's generated errors;
+// nats.go does not export them): a stream at its MaxBytes or MaxMsgs with the discard-new
+// policy of KV buckets answers 10077 "maximum bytes exceeded"; a server or account out
+// of storage answers 10023 or 10047.
+const (
+	jsErrInsufficientResources    = 10023
+	jsErrStorageResourcesExceeded = 10047
+	jsErrStreamStoreFailed        = 10077
+	storeFailedMaximumBytes       = "maximum bytes exceeded"
+	storeFailedMaximumMessages    = "maximum messages exceeded"
+)
+
+// tooLarge reports an answer that says the message exceeds the stream's MaxMsgSize.
+func tooLarge(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamMessageExceedsMaximum
+}
+
+// isFull reports an answer that says the store has no room for the write.
+func isFull(err error) bool {
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) {
+		return false
+	}
+	switch apiErr.ErrorCode {
+	case jsErrInsufficientResources, jsErrStorageResourcesExceeded:
+		return true
+	case jsErrStreamStoreFailed:
+		d := strings.ToLower(apiErr.Description)
+		return strings.Contains(d, storeFailedMaximumBytes) || strings.Contains(d, storeFailedMaximumMessages)
+	}
+	return false
 }
 
 // wrongLastSeq reports a failed compare-and-swap: 10071 on a single replica, 10164 on

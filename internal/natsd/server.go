@@ -17,7 +17,7 @@ import (
 const (
 	DefaultServerName   = "nines"
 	DefaultMaxMemory    = 64 << 20 // JetStream memory storage; the KV buckets use files
-	DefaultMaxStore     = 1 << 30  // JetStream file storage
+	DefaultMaxStore     = 1 << 30  // JetStream file storage: the KV buckets reserve 896 MiB of it (kv.TotalMaxBytes)
 	DefaultStartTimeout = 60 * time.Second
 	readyPoll           = 250 * time.Millisecond
 )

@@ -66,6 +66,12 @@ type Config struct {
 	// in IPWindow before it is refused (default 100). IPv6 addresses count per /64.
 	IPLimit  int
 	IPWindow time.Duration // default 10m
+	// TrustedProxy reports whether a source address is one of the proxies in front of
+	// nines (clientip.Resolver.Trusts). The client-address resolver answers with a
+	// trusted proxy only when it found no client address behind it; such attempts are
+	// not counted per source address (only per account), so that one attacker cannot
+	// block everybody behind the proxy. Nil: no source is a proxy.
+	TrustedProxy func(sourceIP string) bool
 }
 
 // hasher is what Authenticator needs of a *password.Hasher.
@@ -84,12 +90,14 @@ type Authenticator struct {
 	log      *slog.Logger
 	ipLimit  int
 	ipWindow time.Duration
+	// trustedProxy: see Config.TrustedProxy.
+	trustedProxy func(string) bool
 }
 
 // New returns an Authenticator for cfg, with defaults for the zero fields.
 func New(cfg Config) *Authenticator {
 	a := &Authenticator{users: cfg.Users, hasher: cfg.Hasher, throttle: cfg.Throttle, recorder: cfg.Recorder,
-		now: cfg.Now, log: cfg.Logger, ipLimit: cfg.IPLimit, ipWindow: cfg.IPWindow}
+		now: cfg.Now, log: cfg.Logger, ipLimit: cfg.IPLimit, ipWindow: cfg.IPWindow, trustedProxy: cfg.TrustedProxy}
 	if a.now == nil {
 		a.now = time.Now
 	}
@@ -110,11 +118,13 @@ func New(cfg Config) *Authenticator {
 const cleanupTimeout = 5 * time.Second
 
 // Authenticate checks a username-or-email and a password for tenant t, from sourceIP
-// (the client address as the edge reports it). On success it returns the user, without
+// (the client address the resolver found behind the trusted proxies, or a trusted
+// proxy's own address when it found none: see Config.TrustedProxy). On success it returns the user, without
 // the password hash. Errors: ErrInvalidCredentials; a *LockedError (ErrLocked);
 // ErrTenantDisabled; password.ErrBusy when hashing is saturated or the account counter
 // too contended (answer 503 with Retry-After); an error wrapping kv.ErrUnavailable when
-// the throttle KV cannot be read (fail closed, 503); a wrapped user-store error.
+// the throttle KV cannot be read or written (fail closed, 503); a wrapped user-store
+// error.
 func (a *Authenticator) Authenticate(ctx context.Context, t tenant.Tenant, loginName, pw, sourceIP string) (user.User, error) {
 	if t.ID == uuid.Nil {
 		return user.User{}, errors.New("authn: tenant without an ID")
@@ -134,31 +144,23 @@ func (a *Authenticator) Authenticate(ctx context.Context, t tenant.Tenant, login
 		return user.User{}, ErrInvalidCredentials
 	}
 
-	acct := accountKey(t.ID, name)
-	ip := ipKey(t.ID, sourceIP)
-	if err := a.checkIP(ctx, ip); err != nil {
-		if errors.Is(err, ErrLocked) {
-			a.log.DebugContext(ctx, "sign-in refused: source address over its limit", "tenant", t.ID, "address", shortDigest(ip))
-		}
-		return user.User{}, err
-	}
-	claim, err := a.claim(ctx, acct, policy)
+	ad, err := a.admit(ctx, t, name, sourceIP, policy)
 	if err != nil {
-		if errors.Is(err, ErrLocked) {
-			a.log.DebugContext(ctx, "sign-in refused: account locked", "tenant", t.ID, "account", shortDigest(acct))
-		}
 		return user.User{}, err
 	}
+	acct, ip, perIP, claim := ad.acct, ad.ip, ad.perIP, ad.claim
 
-	u, rehash, verr := a.verify(ctx, t, name, pw)
+	u, rehash, verr := a.verify(ctx, t, ad.user, ad.found, pw)
 	detached, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
 	switch {
 	case verr == nil:
 		return a.succeeded(detached, t, u, pw, acct, rehash)
 	case errors.Is(verr, ErrInvalidCredentials):
-		if err := a.countIPFailure(detached, ip); err != nil {
-			a.log.WarnContext(ctx, "counting a failed sign-in by source address", "tenant", t.ID, "err", err)
+		if perIP {
+			if err := a.countIPFailure(detached, ip); err != nil {
+				a.log.WarnContext(ctx, "counting a failed sign-in by source address", "tenant", t.ID, "err", err)
+			}
 		}
 		if claim.Until != 0 {
 			a.log.InfoContext(ctx, "account locked after failed sign-ins", "tenant", t.ID,
@@ -168,7 +170,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, t tenant.Tenant, login
 		a.log.DebugContext(ctx, "sign-in failed", "tenant", t.ID, "account", shortDigest(acct), "failures", claim.Failures)
 		return user.User{}, ErrInvalidCredentials
 	default:
-		// No verdict (busy hasher, user store down, cancelled): this was no guess.
+		// No verdict (busy hasher, cancelled): this was no guess.
 		if err := a.release(detached, acct, policy); err != nil {
 			a.log.WarnContext(ctx, "releasing an account counter claim", "tenant", t.ID, "account", shortDigest(acct), "err", err)
 		}
@@ -176,12 +178,56 @@ func (a *Authenticator) Authenticate(ctx context.Context, t tenant.Tenant, login
 	}
 }
 
-// verify looks the user up and checks the password, always running one Verify.
-func (a *Authenticator) verify(ctx context.Context, t tenant.Tenant, name, pw string) (u user.User, rehash bool, err error) {
-	u, found, err := a.lookup(ctx, t.ID, name)
-	if err != nil {
-		return user.User{}, false, fmt.Errorf("authn: user lookup: %w", err)
+// admission is what steps 2–4 of the pipeline (doc.go) decided about an attempt.
+type admission struct {
+	ip    string // the source address's counter key
+	perIP bool   // the source address has a window (it is not a trusted proxy)
+	user  user.User
+	found bool         // the name matched user
+	acct  string       // the account counter key
+	claim accountState // the counter after this attempt's claim
+}
+
+// admit checks the source address's window, looks the user up and claims a place in the
+// account counter; it refuses the attempt with a *LockedError or a KV or store error.
+func (a *Authenticator) admit(ctx context.Context, t tenant.Tenant, name, sourceIP string, policy tenant.LockoutPolicy) (admission, error) {
+	ad := admission{ip: ipKey(t.ID, sourceIP)}
+	// A source that is itself a trusted proxy carries no client address: counting it
+	// would put every user behind that proxy in one window (one attacker would lock the
+	// tenant out for all of them), so such attempts count per account only.
+	ad.perIP = a.trustedProxy == nil || !a.trustedProxy(sourceIP)
+	if ad.perIP {
+		if err := a.checkIP(ctx, ad.ip); err != nil {
+			if errors.Is(err, ErrLocked) {
+				a.log.DebugContext(ctx, "sign-in refused: source address over its limit", "tenant", t.ID, "address", shortDigest(ad.ip))
+			}
+			return admission{}, err
+		}
 	}
+	// The user is looked up before the account counter is claimed, so that every name
+	// of one user (username, e-mail address) counts against one counter. The lookup runs
+	// the same queries whatever exists; an unknown name keeps a counter of its own.
+	var err error
+	ad.user, ad.found, err = a.lookup(ctx, t.ID, name)
+	if err != nil {
+		return admission{}, fmt.Errorf("authn: user lookup: %w", err)
+	}
+	ad.acct = accountKey(t.ID, name)
+	if ad.found {
+		ad.acct = userKey(t.ID, ad.user.ID)
+	}
+	if ad.claim, err = a.claim(ctx, ad.acct, policy); err != nil {
+		if errors.Is(err, ErrLocked) {
+			a.log.DebugContext(ctx, "sign-in refused: account locked", "tenant", t.ID, "account", shortDigest(ad.acct))
+		}
+		return admission{}, err
+	}
+	return ad, nil
+}
+
+// verify checks the password of u (found: the lookup matched), always running one
+// Verify.
+func (a *Authenticator) verify(ctx context.Context, t tenant.Tenant, u user.User, found bool, pw string) (_ user.User, rehash bool, err error) {
 	stored := ""
 	if found && u.Status == user.StatusActive {
 		stored = u.PasswordHash // "" for a user without a password: the dummy hash runs

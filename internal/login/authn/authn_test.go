@@ -256,12 +256,15 @@ func TestAuthenticate(t *testing.T) {
 }
 
 // TestLockout walks an existing and an unknown name through the same sequence: both lock
-// at the threshold with the same answers, refuse even the right password without a
-// lookup while locked, and open again when the lock has been served.
+// at the threshold with the same answers, refuse even the right password without
+// verifying it (after the same one lookup) while locked, and open again when the lock
+// has been served.
 func TestLockout(t *testing.T) {
 	for _, name := range []string{"alice", "nobody-here"} {
 		t.Run(name, func(t *testing.T) {
 			f := newFixture(t)
+			h := &countingHasher{Hasher: f.hasher}
+			authn.SetHasher(f.a, h)
 			start := f.clock.Now()
 			for i := 1; i <= 2; i++ {
 				if _, err := f.auth(name, "wrong password"); !errors.Is(err, authn.ErrInvalidCredentials) {
@@ -276,13 +279,16 @@ func TestLockout(t *testing.T) {
 			if want := start.Add(15 * time.Minute); !le.Until.Equal(want) {
 				t.Errorf("locked until %v, want %v", le.Until, want)
 			}
-			lookups := f.users.count()
+			lookups, verifies := f.users.count(), h.calls
 			f.clock.Add(15*time.Minute - time.Second)
 			if _, err := f.auth(name, alicePW); !errors.Is(err, authn.ErrLocked) {
 				t.Fatalf("right password while locked: err = %v, want ErrLocked", err)
 			}
-			if f.users.count() != lookups {
-				t.Error("a locked attempt looked the user up")
+			if h.calls != verifies {
+				t.Error("a locked attempt verified a password")
+			}
+			if got := f.users.count() - lookups; got != 1 {
+				t.Errorf("a locked attempt made %d lookups, want 1 for every name", got)
 			}
 			f.clock.Add(time.Second)
 			_, err = f.auth(name, alicePW)
@@ -390,7 +396,7 @@ func TestConcurrentFailures(t *testing.T) {
 	const n = 30
 	f := newFixture(t)
 	f.tenant.Lockout.Threshold = 100
-	acct, ipk := authn.AccountKey(f.tenant.ID, "alice"), authn.IPKey(f.tenant.ID, ip)
+	acct, ipk := authn.UserKey(f.tenant.ID, f.alice.ID), authn.IPKey(f.tenant.ID, ip)
 	gb := &gateBucket{Bucket: f.kv, gets: map[string]int{}, gates: map[string]*gate{
 		acct: {from: 1, to: n, open: make(chan struct{})},         // the claims' first reads
 		ipk:  {from: n + 1, to: 2 * n, open: make(chan struct{})}, // after n checks, the counting reads
@@ -427,6 +433,8 @@ func TestConcurrentFailures(t *testing.T) {
 // no more than the threshold get to verify a password.
 func TestConcurrentGuessesStopAtThreshold(t *testing.T) {
 	f := newFixture(t)
+	h := &countingHasher{Hasher: f.hasher}
+	authn.SetHasher(f.a, h)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	got := map[string]int{}
@@ -449,8 +457,8 @@ func TestConcurrentGuessesStopAtThreshold(t *testing.T) {
 	if got["invalid"] != 2 || got["locked"] != 18 {
 		t.Errorf("answers = %v, want 2 invalid and 18 locked (threshold 3)", got)
 	}
-	if n := f.users.count(); n != 3 {
-		t.Errorf("%d lookups, want 3: only the threshold's worth of guesses may verify", n)
+	if n := h.calls; n != 3 {
+		t.Errorf("%d passwords verified, want 3: only the threshold's worth of guesses may verify", n)
 	}
 }
 
@@ -460,7 +468,7 @@ func TestBusyHasher(t *testing.T) {
 	if _, err := f.auth("alice", alicePW); !errors.Is(err, password.ErrBusy) {
 		t.Fatalf("err = %v, want password.ErrBusy", err)
 	}
-	if got := failures(t, f.kv, authn.AccountKey(f.tenant.ID, "alice")); got != 0 {
+	if got := failures(t, f.kv, authn.UserKey(f.tenant.ID, f.alice.ID)); got != 0 {
 		t.Errorf("a busy attempt left %d failures on the account", got)
 	}
 }
@@ -471,8 +479,10 @@ func TestUserStoreError(t *testing.T) {
 	if _, err := f.auth("alice", alicePW); !errors.Is(err, store.ErrUnavailable) {
 		t.Fatalf("err = %v, want store.ErrUnavailable", err)
 	}
-	if got := failures(t, f.kv, authn.AccountKey(f.tenant.ID, "alice")); got != 0 {
-		t.Errorf("an attempt without a verdict left %d failures on the account", got)
+	for _, key := range []string{authn.UserKey(f.tenant.ID, f.alice.ID), authn.AccountKey(f.tenant.ID, "alice")} {
+		if got := failures(t, f.kv, key); got != 0 {
+			t.Errorf("an attempt without a verdict left %d failures on the account", got)
+		}
 	}
 }
 
@@ -518,6 +528,7 @@ func TestFailures(t *testing.T) {
 	}{
 		{name: "throttle unreadable before verifying fails closed", fail: []string{"get"}, kvErr: kvDown, wantErr: kv.ErrUnavailable},
 		{name: "throttle unwritable before verifying fails closed", fail: []string{"create"}, kvErr: errors.New("disk full"), wantErr: kv.ErrUnavailable},
+		{name: "throttle bucket full fails closed", fail: []string{"create"}, kvErr: kv.ErrFull, wantErr: kv.ErrUnavailable},
 		{name: "counter reset failing after success signs in", fail: []string{"delete"}, kvErr: kvDown},
 		{name: "recorder failing signs in", recordErr: errors.New("broker down")},
 	}
@@ -531,6 +542,8 @@ func TestFailures(t *testing.T) {
 			}
 			f.cfg.Throttle = faultyBucket{Bucket: f.kv, fail: fail, err: tt.kvErr}
 			a := authn.New(f.cfg)
+			h := &countingHasher{Hasher: f.hasher}
+			authn.SetHasher(a, h)
 			u, err := a.Authenticate(context.Background(), f.tenant, "alice", alicePW, ip)
 			if !errors.Is(err, tt.wantErr) || (err == nil) != (tt.wantErr == nil) {
 				t.Fatalf("err = %v, want %v", err, tt.wantErr)
@@ -538,8 +551,8 @@ func TestFailures(t *testing.T) {
 			if err == nil && u.ID != f.alice.ID {
 				t.Errorf("user = %v, want alice", u.ID)
 			}
-			if err != nil && f.users.count() != 0 {
-				t.Error("failed closed only after looking the user up")
+			if err != nil && h.calls != 0 {
+				t.Error("failed closed only after verifying the password")
 			}
 		})
 	}
@@ -656,4 +669,90 @@ func FuzzAuthenticate(f *testing.F) {
 			t.Errorf("err = %v", err)
 		}
 	})
+}
+
+// TestLockoutSharedAcrossNames: a user's username and e-mail address spend one lockout
+// budget, so alternating them does not double the guesses an attacker gets. Unknown
+// names keep one counter per name, as before.
+func TestLockoutSharedAcrossNames(t *testing.T) {
+	tests := []struct {
+		name  string
+		names []string // tried in turn with a wrong password; the last one reaches the threshold of 3
+		right string   // then refused with the right password while locked
+	}{
+		{name: "username then email", names: []string{"alice", "alice@example.com", "alice"}, right: "alice@example.com"},
+		{name: "email then username", names: []string{"Alice@Example.com", "ALICE", "alice@example.com"}, right: "alice"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			for i, n := range tt.names {
+				_, err := f.auth(n, "wrong password")
+				want := authn.ErrInvalidCredentials
+				if i == len(tt.names)-1 {
+					want = authn.ErrLocked
+				}
+				if !errors.Is(err, want) {
+					t.Fatalf("attempt %d (%s): err = %v, want %v", i+1, n, err, want)
+				}
+			}
+			for _, n := range []string{tt.right, "alice", "alice@example.com"} {
+				if _, err := f.auth(n, alicePW); !errors.Is(err, authn.ErrLocked) {
+					t.Fatalf("%s with the right password: err = %v, want ErrLocked", n, err)
+				}
+			}
+			if got := failures(t, f.kv, authn.UserKey(f.tenant.ID, f.alice.ID)); got != 3 {
+				t.Errorf("the user's counter = %d, want 3", got)
+			}
+		})
+	}
+
+	t.Run("unknown names count apart", func(t *testing.T) {
+		f := newFixture(t)
+		for _, n := range []string{"mallory", "mallory@example.com", "mallory", "mallory@example.com"} {
+			if _, err := f.auth(n, "wrong password"); !errors.Is(err, authn.ErrInvalidCredentials) {
+				t.Fatalf("%s: err = %v, want ErrInvalidCredentials", n, err)
+			}
+		}
+	})
+}
+
+// TestTrustedProxySource: when the source is a trusted proxy (no client address could be
+// found behind it), failures do not fill a window that every user behind the proxy
+// shares; the account counters still apply. Other sources keep their limit.
+func TestTrustedProxySource(t *testing.T) {
+	const proxy = "10.0.0.1"
+	f := newFixture(t, func(c *authn.Config) {
+		c.IPLimit = 2
+		c.TrustedProxy = func(s string) bool { return strings.HasPrefix(s, "10.") }
+	})
+	try := func(name, pw, from string) error {
+		_, err := f.a.Authenticate(context.Background(), f.tenant, name, pw, from)
+		return err
+	}
+	for i := range 5 {
+		if err := try(fmt.Sprintf("user%d", i), "wrong password", proxy); !errors.Is(err, authn.ErrInvalidCredentials) {
+			t.Fatalf("failure %d through the proxy: %v", i+1, err)
+		}
+	}
+	if err := try("alice", alicePW, proxy); err != nil {
+		t.Fatalf("sign-in through the proxy after others' failures: %v", err)
+	}
+	if got := failures(t, f.kv, authn.IPKey(f.tenant.ID, proxy)); got != 0 {
+		t.Errorf("the proxy's window holds %d failures, want none", got)
+	}
+	// The account counter still locks through the proxy.
+	for range 2 {
+		_ = try("bob", "wrong password", proxy)
+	}
+	if err := try("bob", "wrong password", proxy); !errors.Is(err, authn.ErrLocked) {
+		t.Fatalf("account through the proxy: err = %v, want ErrLocked", err)
+	}
+	// A client address keeps its window.
+	for i := range 2 {
+		_ = try(fmt.Sprintf("other%d", i), "wrong password", "198.51.100.7")
+	}
+	if err := try("alice", alicePW, "198.51.100.7"); !errors.Is(err, authn.ErrLocked) {
+		t.Fatalf("client address over its limit: err = %v, want ErrLocked", err)
+	}
 }

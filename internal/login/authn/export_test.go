@@ -21,5 +21,6 @@ func SetHasher(a *Authenticator, h hasher) { a.hasher = h }
 // Key derivations, for tests that read the counters.
 var (
 	AccountKey = accountKey
+	UserKey    = userKey
 	IPKey      = ipKey
 )

@@ -33,6 +33,14 @@ func accountKey(tenantID uuid.UUID, name string) string {
 	return "acct." + tenantID.String() + "." + digest("nines/authn/account\x00"+tenantID.String()+"\x00"+name)
 }
 
+// userKey is the account key of an existing user: keyed by the user ID, so that every
+// name the user signs in with counts against one counter. It has the shape of a name's
+// key (and a different digest domain, so no name can collide with it): the key space
+// does not tell existing users from unknown names.
+func userKey(tenantID, userID uuid.UUID) string {
+	return "acct." + tenantID.String() + "." + digest("nines/authn/user\x00"+tenantID.String()+"\x00"+userID.String())
+}
+
 func ipKey(tenantID uuid.UUID, sourceIP string) string {
 	return "ip." + tenantID.String() + "." + digest("nines/authn/ip\x00"+tenantID.String()+"\x00"+addressBucket(sourceIP))
 }
