@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -88,4 +89,17 @@ func (r *Reader) ApplicationByClientID(ctx context.Context, tenantID uuid.UUID, 
 	return readOne(ctx, r, func(ctx context.Context, q querier) (client.Application, error) {
 		return r.s.appByClientID(ctx, q, tenantID, clientID)
 	})
+}
+
+// NewReader returns a Reader that runs every call through replicas and has no primary
+// at all: what a login-tier process gets, so that it cannot reach the primary even by
+// mistake. replicas and d must not be nil (a wiring bug, like New's).
+func NewReader(d Dialect, replicas ReadRouter, now func() time.Time) *Reader {
+	if d == nil || replicas == nil {
+		panic("sqlstore.NewReader: a Dialect and a ReadRouter are required")
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &Reader{s: &Store{d: d, rr: replicas, now: now}}
 }
