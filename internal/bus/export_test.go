@@ -1,0 +1,4 @@
+package bus
+
+// Permanent exposes the classification of publish errors to the tests.
+var Permanent = permanent
