@@ -12,6 +12,7 @@ import (
 
 	"github.com/ninesid/nines/internal/apitoken"
 	"github.com/ninesid/nines/internal/client"
+	"github.com/ninesid/nines/internal/event"
 	"github.com/ninesid/nines/internal/keys"
 	"github.com/ninesid/nines/internal/store"
 	"github.com/ninesid/nines/internal/tenant"
@@ -60,6 +61,8 @@ type Store interface {
 	APITokenByDigest(ctx context.Context, digest []byte) (apitoken.Token, error)
 	ListAPITokens(ctx context.Context, opts store.ListOptions) (store.Page[apitoken.Token], error)
 	DeleteAPIToken(ctx context.Context, id uuid.UUID) error
+
+	ListEvents(ctx context.Context, tenantID uuid.UUID, f event.Filter, opts store.ListOptions) (store.Page[event.Event], error)
 }
 
 // PasswordHasher hashes new end-user passwords (*password.Hasher). It returns
@@ -81,7 +84,10 @@ type Config struct {
 	KEK []byte
 	// PublicURL is the externally visible base URL; a tenant's issuer is
 	// PublicURL + "/t/" + slug.
-	PublicURL    string
+	PublicURL string
+	// DeadLetters is the worker's dead-letter queue; nil: the dead-letter routes answer
+	// 503 (a process without a broker).
+	DeadLetters  DeadLetters
 	Logger       *slog.Logger     // nil: slog.Default()
 	MaxBodyBytes int64            // 0: DefaultMaxBodyBytes
 	Now          func() time.Time // nil: time.Now
@@ -96,12 +102,15 @@ type API struct {
 	log       *slog.Logger
 	maxBody   int64
 	now       func() time.Time
+
+	deadLetters DeadLetters
 }
 
 // New returns an API for cfg, filling defaults.
 func New(cfg Config) *API {
 	a := &API{store: cfg.Store, passwords: cfg.Passwords, kek: bytes.Clone(cfg.KEK),
-		publicURL: strings.TrimRight(cfg.PublicURL, "/"), log: cfg.Logger, maxBody: cfg.MaxBodyBytes, now: cfg.Now}
+		publicURL: strings.TrimRight(cfg.PublicURL, "/"), log: cfg.Logger, maxBody: cfg.MaxBodyBytes, now: cfg.Now,
+		deadLetters: cfg.DeadLetters}
 	if a.log == nil {
 		a.log = slog.Default()
 	}

@@ -18,7 +18,7 @@ const (
 // and the OpenAPI test walks, so the document and the mux cannot drift apart.
 type route struct {
 	Method string
-	Path   string // a ServeMux pattern path; {tenant} is a slug, {id} and {user_id} UUIDs
+	Path   string // a ServeMux pattern path; {tenant} is a slug, {id} and {user_id} UUIDs, {seq} a stream sequence
 	Access access
 	Handle func(*API, *call) error
 }
@@ -29,6 +29,7 @@ const (
 	groupsPath = tenantPath + "/groups"
 	appsPath   = tenantPath + "/applications"
 	keysPath   = tenantPath + "/keys"
+	eventsPath = tenantPath + "/events"
 )
 
 var routes = []route{
@@ -65,6 +66,11 @@ var routes = []route{
 	{http.MethodPatch, appsPath + "/{id}", tenantScoped, (*API).patchApplication},
 	{http.MethodDelete, appsPath + "/{id}", tenantScoped, (*API).deleteApplication},
 	{http.MethodPost, appsPath + "/{id}/secret", tenantScoped, (*API).rotateSecret},
+
+	{http.MethodGet, eventsPath, tenantScoped, (*API).listEvents},
+
+	{http.MethodGet, "/admin/v1/deadletters", global, (*API).listDeadLetters},
+	{http.MethodPost, "/admin/v1/deadletters/{seq}/replay", global, (*API).replayDeadLetter},
 
 	{http.MethodPost, "/admin/v1/tokens", global, (*API).createToken},
 	{http.MethodGet, "/admin/v1/tokens", global, (*API).listTokens},

@@ -36,6 +36,8 @@ var uniqueIndexes = map[string]string{
 	"api_tokens.digest":                              "api_tokens_digest_key",
 	"signing_keys.kid":                               "signing_keys_pkey",
 	"signing_keys.tenant_id, signing_keys.alg, signing_keys.state": "signing_keys_state_key",
+	"applied_commands.id":         "applied_commands_pkey",
+	"events.tenant_id, events.id": "events_pkey",
 }
 
 const uniquePrefix = "UNIQUE constraint failed: "

@@ -28,6 +28,8 @@ var uniqueFields = map[string]string{
 	"api_tokens_digest_key":         "digest",
 	"signing_keys_pkey":             "kid",
 	"signing_keys_state_key":        "state",
+	"applied_commands_pkey":         "id",
+	"events_pkey":                   "id",
 }
 
 // UniqueConstraints returns the names of every unique constraint and index the

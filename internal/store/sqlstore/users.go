@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"time"
 
 	"github.com/google/uuid"
@@ -123,8 +124,17 @@ func (s *Store) DeleteUser(ctx context.Context, tenantID, id uuid.UUID) error {
 // user, not an edit, and must not make an admin's concurrent update fail. A user that
 // is not in tenantID is store.ErrNotFound.
 func (s *Store) RecordSignIn(ctx context.Context, tenantID, userID uuid.UUID, at time.Time) error {
+	return s.retry(ctx, func() error { return s.recordSignIn(ctx, s.db, tenantID, userID, at) })
+}
+
+// RecordSignInTx is RecordSignIn inside tx (a worker's ApplyCommand).
+func (s *Store) RecordSignInTx(ctx context.Context, tx *sql.Tx, tenantID, userID uuid.UUID, at time.Time) error {
+	return s.recordSignIn(ctx, tx, tenantID, userID, at)
+}
+
+func (s *Store) recordSignIn(ctx context.Context, q querier, tenantID, userID uuid.UUID, at time.Time) error {
 	t := s.d.Time(at.UTC().Truncate(time.Microsecond))
-	return s.updateOne(ctx, "record sign-in", `UPDATE users
+	return s.execOne(ctx, q, "record sign-in", `UPDATE users
 		SET last_login_at = CASE WHEN last_login_at IS NULL OR last_login_at < $1 THEN $2 ELSE last_login_at END
 		WHERE tenant_id = $3 AND id = $4`, t, t, tenantID, userID)
 }
@@ -134,6 +144,15 @@ func (s *Store) RecordSignIn(ctx context.Context, tenantID, userID uuid.UUID, at
 // parameters). It changes neither Version nor UpdatedAt. A user that is not in tenantID
 // is store.ErrNotFound.
 func (s *Store) SetPasswordHash(ctx context.Context, tenantID, userID uuid.UUID, hash string) error {
-	return s.updateOne(ctx, "set password hash", `UPDATE users SET password_hash = $1
+	return s.retry(ctx, func() error { return s.setPasswordHash(ctx, s.db, tenantID, userID, hash) })
+}
+
+// SetPasswordHashTx is SetPasswordHash inside tx (a worker's ApplyCommand).
+func (s *Store) SetPasswordHashTx(ctx context.Context, tx *sql.Tx, tenantID, userID uuid.UUID, hash string) error {
+	return s.setPasswordHash(ctx, tx, tenantID, userID, hash)
+}
+
+func (s *Store) setPasswordHash(ctx context.Context, q querier, tenantID, userID uuid.UUID, hash string) error {
+	return s.execOne(ctx, q, "set password hash", `UPDATE users SET password_hash = $1
 		WHERE tenant_id = $2 AND id = $3`, hash, tenantID, userID)
 }

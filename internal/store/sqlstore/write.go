@@ -30,11 +30,6 @@ func (s *Store) deleteOne(ctx context.Context, op, query string, args ...any) er
 	return affectedOne(op, res)
 }
 
-// updateOne runs an UPDATE that must match one row; none is store.ErrNotFound.
-func (s *Store) updateOne(ctx context.Context, op, query string, args ...any) error {
-	return s.deleteOne(ctx, op, query, args...)
-}
-
 // versioned is an optimistic-concurrency UPDATE … WHERE version = $n RETURNING <cols>,
 // and the query that tells a missing row (store.ErrNotFound) from a stale version
 // (store.ErrConflict) when the UPDATE matched nothing.
@@ -75,4 +70,14 @@ func (s *Store) missOrConflict(ctx context.Context, exists string, key ...any) e
 		return s.readErr("check version", err)
 	}
 	return store.ErrConflict
+}
+
+// execOne runs a writing statement on q (no retry: inside a transaction the caller's
+// InTx retries the whole of it) that must match one row; none is store.ErrNotFound.
+func (s *Store) execOne(ctx context.Context, q querier, op, query string, args ...any) error {
+	res, err := q.ExecContext(ctx, query, args...)
+	if err != nil {
+		return s.writeErr(op, err)
+	}
+	return affectedOne(op, res)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ninesid/nines/internal/apitoken"
 	"github.com/ninesid/nines/internal/client"
+	"github.com/ninesid/nines/internal/event"
 	"github.com/ninesid/nines/internal/keys"
 	"github.com/ninesid/nines/internal/store"
 	"github.com/ninesid/nines/internal/store/sqlstore"
@@ -31,6 +32,7 @@ type world struct {
 	aGroup, aEmpty user.Group
 	bGroup         user.Group
 	aApp, bApp     client.Application
+	aEvent, bEvent event.Event
 }
 
 func buildWorld(t *testing.T, s *sqlstore.Store) *world {
@@ -50,6 +52,8 @@ func buildWorld(t *testing.T, s *sqlstore.Store) *world {
 	w.bUser = mkUser(t, s, w.b.ID, "bob", "bob@example.com")
 	w.bGroup = mkGroup(t, s, w.b.ID, "b-admins")
 	w.bApp = mkApp(t, s, w.b.ID, "b-web")
+	w.aEvent = mkEvent(t, s, w.a.ID, event.Event{Type: event.TypeSignedIn, UserID: w.aUser.ID, At: evAt})
+	w.bEvent = mkEvent(t, s, w.b.ID, event.Event{Type: event.TypeSignedIn, UserID: w.bUser.ID, At: evAt})
 	return w
 }
 
@@ -67,6 +71,7 @@ type snapshot struct {
 	GroupsOf map[uuid.UUID][]user.Group
 	Tokens   []apitoken.Token
 	Keys     []keys.Key
+	Events   []event.Event
 }
 
 func takeSnapshot(t *testing.T, w *world) snapshot {
@@ -83,6 +88,9 @@ func takeSnapshot(t *testing.T, w *world) snapshot {
 		Members:  map[uuid.UUID][]user.User{},
 		GroupsOf: map[uuid.UUID][]user.Group{},
 		Keys:     res(s.SigningKeys(ctx, id)).must(t),
+		Events: listAll(t, func(o store.ListOptions) (store.Page[event.Event], error) {
+			return s.ListEvents(ctx, id, event.Filter{}, o)
+		}),
 	}
 	for _, g := range snap.Groups {
 		snap.Members[g.ID] = listAll(t, func(o store.ListOptions) (store.Page[user.User], error) {
@@ -122,7 +130,7 @@ func testCrossTenant(t *testing.T, s *sqlstore.Store) {
 	w := buildWorld(t, s)
 	before := takeSnapshot(t, w)
 	if len(before.Users) != 2 || len(before.Members[w.aGroup.ID]) != 2 || len(before.Tokens) != 1 ||
-		!keys.IsComplete(before.Keys) || before.Users[0].LastLoginAt.IsZero() {
+		!keys.IsComplete(before.Keys) || len(before.Events) != 1 || before.Users[0].LastLoginAt.IsZero() {
 		t.Fatalf("world not built as intended: %+v", before)
 	}
 	cases := crossTenantCases()
@@ -160,6 +168,10 @@ var (
 		"Ping":             "takes no tenant and returns no data",
 		"Reader":           "returns the Reader, whose methods have their own cases",
 		"InTx":             "runs the caller's own SQL; tenant scoping is the caller's WHERE clause",
+		"PruneEvents": "retention across the installation by time, like a partition drop; what it deletes " +
+			"(and keeps) is checked in PruneEvents",
+		"PruneAppliedCommands": "retention of the idempotency records across the installation by time; checked in ApplyCommand",
+		"CommandApplied":       "looks up a command's idempotency key, global by design (UUIDv7); returns no tenant data",
 	}
 	readerExempt = map[string]string{
 		"Tenant":       "tenant lookup by its own ID",

@@ -140,6 +140,7 @@ func crossTenantCases() map[string]func(t *testing.T, w *world) {
 		}),
 	}
 	maps.Copy(cases, keyAndSignInCases())
+	maps.Copy(cases, commandCases())
 	return cases
 }
 
@@ -157,7 +158,7 @@ func getCase(call func(w *world, tid uuid.UUID) error) func(t *testing.T, w *wor
 // listCase: a list from another tenant shows none of A's entities, only its own.
 func listCase(list func(w *world, tid uuid.UUID) (ids, tenants []uuid.UUID, err error)) func(t *testing.T, w *world) {
 	return func(t *testing.T, w *world) {
-		aIDs := []uuid.UUID{w.aUser.ID, w.aUser2.ID, w.aGroup.ID, w.aEmpty.ID, w.aApp.ID}
+		aIDs := []uuid.UUID{w.aUser.ID, w.aUser2.ID, w.aGroup.ID, w.aEmpty.ID, w.aApp.ID, w.aEvent.ID}
 		for _, tid := range w.others() {
 			ids, tenants, err := list(w, tid)
 			if err != nil {
