@@ -35,13 +35,14 @@ type streams struct{ stdout, stderr io.Writer }
 
 type serveCmd struct {
 	config.Config `embed:""`
-	Role          string `name:"role" env:"NINES_ROLE" default:"all" help:"What this process does: all (everything in one process), admin, login, worker, edge. This version implements all and admin."`
+	Role          string `name:"role" env:"NINES_ROLE" default:"all" help:"What this process does: all (everything in one process), admin, login, worker, edge. This version implements all, admin, login and worker."`
 }
 
 // Validate checks --role together with the configuration, so that every problem is
 // reported at once. (kong calls it, then Config.Validate again, which is idempotent.)
 func (c *serveCmd) Validate() error {
 	var ps config.Problems
+	c.Config.ReplicaOnly = app.Role(c.Role) == app.RoleLogin
 	if err := c.Config.Validate(); err != nil && !errors.As(err, &ps) {
 		return err
 	}

@@ -1,15 +1,11 @@
 package app
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/ninesid/nines/internal/clientip"
 	"github.com/ninesid/nines/internal/kv"
@@ -82,19 +78,3 @@ func mountLogin(mux *http.ServeMux, d loginDeps) error {
 	p.Mount(mux)
 	return nil
 }
-
-// storeRecorder writes the login tier's sign-in facts straight to the primary: the
-// embedded default has no broker-fed worker yet. It is the one place the login surface
-// writes entity data, behind login.Recorder, so that the split roles can publish the
-// same facts as asynchronous commands instead.
-type storeRecorder struct{ st *sqlstore.Store }
-
-func (r storeRecorder) SignedIn(ctx context.Context, tenantID, userID uuid.UUID, at time.Time) error {
-	return r.st.RecordSignIn(ctx, tenantID, userID, at)
-}
-
-func (r storeRecorder) PasswordRehashed(ctx context.Context, tenantID, userID uuid.UUID, hash string) error {
-	return r.st.SetPasswordHash(ctx, tenantID, userID, hash)
-}
-
-var _ login.Recorder = storeRecorder{}

@@ -8,7 +8,7 @@ import (
 // Role is what a nines process does (ARCHITECTURE.md §1).
 type Role string
 
-// The roles. Only RoleAll and RoleAdmin are implemented in this version.
+// The roles. RoleEdge is not implemented yet.
 const (
 	RoleAll    Role = "all"
 	RoleLogin  Role = "login"
@@ -29,8 +29,12 @@ func runnerFor(r Role) (roleRunner, error) {
 		return runAll, nil
 	case RoleAdmin:
 		return runAdmin, nil
-	case RoleLogin, RoleWorker, RoleEdge:
-		return nil, fmt.Errorf("role %q is not implemented yet in this version; use --role=all or --role=admin", r)
+	case RoleLogin:
+		return runLogin, nil
+	case RoleWorker:
+		return runWorker, nil
+	case RoleEdge:
+		return nil, fmt.Errorf("role %q is not implemented yet in this version; use --role=all, admin, login or worker", r)
 	}
 	return nil, fmt.Errorf("unknown role %q", r)
 }

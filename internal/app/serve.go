@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ninesid/nines/internal/admin"
+	"github.com/ninesid/nines/internal/bus"
 	"github.com/ninesid/nines/internal/clientip"
 	"github.com/ninesid/nines/internal/config"
 	"github.com/ninesid/nines/internal/kv"
@@ -70,12 +71,23 @@ func serve(ctx context.Context, o Options, spec serveSpec) (err error) {
 	// NATS closes after HTTP has drained and before the store: defers run in reverse.
 	var buckets kv.Buckets
 	var nrt *natsRuntime
+	var pub *bus.Publisher
+	var wrk *runningWorker
 	if spec.nats {
 		if nrt, err = openNATS(ctx, cfg, o.Role, logger); err != nil {
 			return err
 		}
 		defer func() { err = errors.Join(err, nrt.close(logger)) }()
 		buckets = nrt.buckets
+		// The login surface's writes go through the command stream even in one process,
+		// applied by an in-process worker: the same path as the split roles. Deferred
+		// in reverse: HTTP drains, the publisher closes, the worker stops, NATS closes.
+		if pub, err = openCommands(ctx, cfg, nrt, logger); err != nil {
+			return err
+		}
+		wrk = startWorker(ctx, nrt, b.Store(), logger)
+		defer func() { err = errors.Join(err, wrk.stop()) }()
+		defer pub.Close()
 	}
 	bucketsOpened(buckets)
 
@@ -111,18 +123,22 @@ func serve(ctx context.Context, o Options, spec serveSpec) (err error) {
 	// admin API and sign-ins together.
 	hasher := password.New(password.Config{})
 	if spec.admin {
-		admin.New(admin.Config{
+		ac := admin.Config{
 			Store:     st,
 			Passwords: hasher,
 			KEK:       kek,
 			PublicURL: cfg.PublicURL,
 			Logger:    logger,
-		}).Mount(mux)
+		}
+		if wrk != nil {
+			ac.DeadLetters = wrk.w.DLQ()
+		}
+		admin.New(ac).Mount(mux)
 	}
 	if spec.nats {
 		err := mountLogin(mux, loginDeps{
 			reader:    st.Reader(),
-			recorder:  storeRecorder{st: st},
+			recorder:  bus.Recorder{Publisher: pub},
 			buckets:   buckets,
 			hasher:    hasher,
 			kek:       kek,
@@ -134,8 +150,16 @@ func serve(ctx context.Context, o Options, spec serveSpec) (err error) {
 			return fmt.Errorf("login surface: %w", err)
 		}
 	}
-	srv := newHTTPServer(ctx, logger, chain(logger, mux))
+	return serveHTTP(ctx, o, cfg, h, mux, ln, logger, "admin_api", adminURL)
+}
 
+// serveHTTP serves mux on ln until ctx is cancelled, then shuts down gracefully (not
+// ready → ShutdownDelay → drain within ShutdownTimeout). Readiness turns on after the
+// start line is logged, so whoever sees /readyz 200 finds the line; attrs are added to
+// that line.
+func serveHTTP(ctx context.Context, o Options, cfg config.Config, h *health, mux *http.ServeMux,
+	ln net.Listener, logger *slog.Logger, attrs ...any) error {
+	srv := newHTTPServer(ctx, logger, chain(logger, mux))
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
@@ -147,9 +171,8 @@ func serve(ctx context.Context, o Options, spec serveSpec) (err error) {
 		<-gctx.Done()
 		return shutdown(o, h, srv, logger)
 	})
-
-	// Logged before readiness turns on, so whoever sees /readyz 200 finds the line.
-	logger.Info("nines started", "role", o.Role, "listen", addr, "admin_api", adminURL, "config", &cfg)
+	addr := ln.Addr().String()
+	logger.Info("nines started", append([]any{"role", o.Role, "listen", addr}, append(attrs, "config", &cfg)...)...)
 	h.set(phaseReady)
 	if o.Ready != nil {
 		o.Ready(addr, cfg.PublicURL)

@@ -38,13 +38,18 @@ type Config struct {
 	// os.Environ(). Tests set it.
 	Environ []string `kong:"-"`
 
+	// ReplicaOnly is set for the login role before Validate: the process reads only
+	// replicas (NINES_REPLICA_URLS, never NINES_DATABASE_URL), keeps its state in an
+	// external NATS and must share the deployment's KEK.
+	ReplicaOnly bool `kong:"-"`
+
 	kek              []byte         // decoded key-encryption key, set by Validate
 	trustedProxies   []netip.Prefix // parsed TrustedProxies, set by Validate
 	publicURLDerived bool           // PublicURL was derived from HTTPAddr
 }
 
-// Embedded reports whether the embedded SQLite database is used (no DatabaseURL).
-func (c *Config) Embedded() bool { return c.DatabaseURL == "" }
+// Embedded reports whether the embedded SQLite database is used (no PostgreSQL at all).
+func (c *Config) Embedded() bool { return c.DatabaseURL == "" && !c.ReplicaOnly }
 
 // SQLitePath is the embedded database file.
 func (c *Config) SQLitePath() string { return filepath.Join(c.DataDir, "nines.db") }

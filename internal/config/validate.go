@@ -123,7 +123,10 @@ func (c *Config) validateStorage(ps *Problems) {
 		}
 	}
 	c.ReplicaURLs = replicas
-	if len(replicas) > 0 && c.DatabaseURL == "" {
+	switch {
+	case c.ReplicaOnly:
+		c.validateReplicaOnly(ps)
+	case len(replicas) > 0 && c.DatabaseURL == "":
 		ps.add("NINES_REPLICA_URLS", "replicas need a PostgreSQL primary (NINES_DATABASE_URL); the embedded SQLite has none")
 	}
 	for i, r := range replicas {
@@ -305,4 +308,22 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// validateReplicaOnly checks the login role's configuration: replicas only, an external
+// NATS for its state and command stream, and the deployment's KEK (a generated one
+// could not open the keys the admin tier sealed).
+func (c *Config) validateReplicaOnly(ps *Problems) {
+	if c.DatabaseURL != "" {
+		ps.add("NINES_DATABASE_URL", "the login role never connects to the primary: unset it and give the replicas in NINES_REPLICA_URLS")
+	}
+	if len(c.ReplicaURLs) == 0 {
+		ps.add("NINES_REPLICA_URLS", "the login role reads entity data from PostgreSQL streaming replicas only: list at least one")
+	}
+	if strings.TrimSpace(c.NATSURL) == "" {
+		ps.add("NINES_NATS_URL", "the login role keeps its state in the deployment's NATS: set the server URLs")
+	}
+	if c.KEK == "" && c.KEKFile == "" {
+		ps.add("NINES_KEK_FILE", "the login role needs the deployment's key-encryption key to sign tokens")
+	}
 }

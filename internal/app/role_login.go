@@ -1,0 +1,99 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+
+	"github.com/ninesid/nines/internal/bus"
+	"github.com/ninesid/nines/internal/clientip"
+	"github.com/ninesid/nines/internal/config"
+	"github.com/ninesid/nines/internal/password"
+	"github.com/ninesid/nines/internal/store/postgres"
+)
+
+// spoolDirName is where a process keeps the commands it could not publish (under the
+// data directory).
+const spoolDirName = "spool"
+
+// runLogin serves end-user sign-in only (ARCHITECTURE.md §1): entity reads from the
+// streaming replicas and nothing else — it is never given the primary —, short-lived
+// state in NATS KV, and its writes as commands on the broker, spooled to disk while the
+// broker is away. It runs no migrations and creates no tokens or keys.
+func runLogin(ctx context.Context, o Options) (err error) {
+	cfg, logger := o.Config, slog.Default()
+	if !cfg.ReplicaOnly || cfg.DatabaseURL != "" || len(cfg.ReplicaURLs) == 0 {
+		return usageError{errors.New("the login role reads replicas only: it needs NINES_REPLICA_URLS, " +
+			"no NINES_DATABASE_URL, and a configuration validated for it (serve --role=login)")}
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	kek, err := loadKEK(cfg, logger)
+	if err != nil {
+		return err
+	}
+	rs, err := postgres.OpenReplicas(ctx, postgres.Options{ReplicaURLs: cfg.ReplicaURLs, Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, rs.Close()) }()
+
+	nrt, err := openNATS(ctx, cfg, o.Role, logger)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, nrt.close(logger)) }()
+	pub, err := openCommands(ctx, cfg, nrt, logger)
+	if err != nil {
+		return err
+	}
+	defer pub.Close() // after HTTP has drained, before NATS closes: defers run in reverse
+
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer ln.Close()
+	if cfg.PublicURLDerived() {
+		cfg.PublicURL = config.DerivePublicURL(ln.Addr().String())
+	}
+
+	h := &health{role: o.Role, region: cfg.Region, cluster: cfg.Cluster, zone: cfg.Zone, databases: rs.Health,
+		nats: nrt.healthCheck(), loginNeedsNATS: true}
+	mux := http.NewServeMux()
+	h.mount(mux)
+	err = mountLogin(mux, loginDeps{
+		reader:    rs.Reader(),
+		recorder:  bus.Recorder{Publisher: pub},
+		buckets:   nrt.buckets,
+		hasher:    password.New(password.Config{}),
+		kek:       kek,
+		publicURL: cfg.PublicURL,
+		clientIP:  clientip.Resolver{Trusted: cfg.TrustedProxyPrefixes()},
+		logger:    logger,
+	})
+	if err != nil {
+		return fmt.Errorf("login surface: %w", err)
+	}
+	return serveHTTP(ctx, o, cfg, h, mux, ln, logger, "issuers", cfg.PublicURL+"/t/{tenant}")
+}
+
+// openCommands ensures the command stream and starts a publisher whose spool lives in
+// the data directory. Close it after HTTP has drained and before NATS closes.
+func openCommands(ctx context.Context, cfg config.Config, nrt *natsRuntime, logger *slog.Logger) (*bus.Publisher, error) {
+	if _, err := bus.EnsureStream(ctx, nrt.js, bus.Options{Replicas: nrt.replicas}); err != nil {
+		return nil, fmt.Errorf("command stream: %w", err)
+	}
+	pub, err := bus.NewPublisher(bus.Config{JS: nrt.js, SpoolDir: filepath.Join(cfg.DataDir, spoolDirName), Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("command publisher: %w", err)
+	}
+	pub.Start(ctx)
+	return pub, nil
+}
