@@ -27,9 +27,10 @@ const spoolDirName = "spool"
 // broker is away. It runs no migrations and creates no tokens or keys.
 func runLogin(ctx context.Context, o Options) (err error) {
 	cfg, logger := o.Config, slog.Default()
-	if !cfg.ReplicaOnly || cfg.DatabaseURL != "" || len(cfg.ReplicaURLs) == 0 {
+	if !cfg.ReplicaOnly || cfg.DatabaseURL != "" || len(cfg.ReplicaURLs) == 0 || cfg.NATSURL == "" {
 		return usageError{errors.New("the login role reads replicas only: it needs NINES_REPLICA_URLS, " +
-			"no NINES_DATABASE_URL, and a configuration validated for it (serve --role=login)")}
+			"no NINES_DATABASE_URL, the deployment's NINES_NATS_URL, and a configuration validated for it " +
+			"(serve --role=login)")}
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)

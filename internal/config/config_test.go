@@ -321,7 +321,8 @@ func TestRedactURL(t *testing.T) {
 func TestContractNames(t *testing.T) {
 	want := []string{
 		"NINES_ADMIN_TOKEN", "NINES_BOOTSTRAP_ADMIN_TOKEN", "NINES_CLUSTER", "NINES_DATABASE_URL", "NINES_DATA_DIR",
-		"NINES_HTTP_ADDR", "NINES_KEK", "NINES_KEK_FILE", "NINES_LOG_LEVEL", "NINES_NATS_URL", "NINES_PUBLIC_URL",
+		"NINES_HTTP_ADDR", "NINES_KEK", "NINES_KEK_FILE", "NINES_LOG_LEVEL", "NINES_NATS_CLUSTER_LISTEN",
+		"NINES_NATS_CLUSTER_NAME", "NINES_NATS_LISTEN", "NINES_NATS_NAME", "NINES_NATS_ROUTES", "NINES_NATS_URL", "NINES_PUBLIC_URL",
 		"NINES_REGION", "NINES_REPLICA_URLS", "NINES_ROLE", "NINES_SERVER", "NINES_SHUTDOWN_DELAY",
 		"NINES_SHUTDOWN_TIMEOUT", "NINES_TRUSTED_PROXIES", "NINES_ZONE",
 	}
@@ -409,5 +410,76 @@ func TestKongRunsValidate(t *testing.T) {
 	if got := problemSettings(errors.Unwrap(err)); !slices.Equal(got, []string{"NINES_ZONE", "NINES_LOG_LEVEL"}) &&
 		!slices.Equal(problemSettings(err), []string{"NINES_ZONE", "NINES_LOG_LEVEL"}) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestValidateReplicaOnly pins the login role's rules (ReplicaOnly, set by `nines serve
+// --role=login`): replicas only, never the primary; an external NATS; the deployment's
+// KEK. Every problem is reported at once.
+func TestValidateReplicaOnly(t *testing.T) {
+	kekFile := writeFile(t, goodKEK+"\n")
+	login := func() Config {
+		c := valid()
+		c.ReplicaOnly = true
+		c.ReplicaURLs = []string{"postgres://r1/n", "postgres://r2/n"}
+		c.NATSURL = "nats://a:4222"
+		c.KEK = Secret(goodKEK)
+		return c
+	}
+	tests := []struct {
+		name   string
+		modify func(c *Config)
+		want   []string // settings with a problem, in order; nil = valid
+	}{
+		{name: "replicas, nats and kek are valid", modify: func(*Config) {}},
+		{name: "kek from a file", modify: func(c *Config) { c.KEK, c.KEKFile = "", kekFile }},
+		{name: "one replica, blank entries dropped", modify: func(c *Config) { c.ReplicaURLs = []string{"", " postgres://r1/n "} }},
+		{name: "primary set", modify: func(c *Config) { c.DatabaseURL = "postgres://db/n" }, want: []string{"NINES_DATABASE_URL"}},
+		{name: "invalid primary set", modify: func(c *Config) { c.DatabaseURL = "mysql://db/n" },
+			want: []string{"NINES_DATABASE_URL", "NINES_DATABASE_URL"}},
+		{name: "no replicas", modify: func(c *Config) { c.ReplicaURLs = nil }, want: []string{"NINES_REPLICA_URLS"}},
+		{name: "only blank replicas", modify: func(c *Config) { c.ReplicaURLs = []string{"", " "} }, want: []string{"NINES_REPLICA_URLS"}},
+		{name: "replica not postgres", modify: func(c *Config) { c.ReplicaURLs = []string{"http://r1"} }, want: []string{"NINES_REPLICA_URLS"}},
+		{name: "no nats", modify: func(c *Config) { c.NATSURL = "" }, want: []string{"NINES_NATS_URL"}},
+		{name: "blank nats", modify: func(c *Config) { c.NATSURL = "  " }, want: []string{"NINES_NATS_URL"}},
+		{name: "no kek", modify: func(c *Config) { c.KEK = "" }, want: []string{"NINES_KEK_FILE"}},
+		{name: "bad kek", modify: func(c *Config) { c.KEK = Secret(shortKEK) }, want: []string{"NINES_KEK"}},
+		{name: "every problem at once", modify: func(c *Config) {
+			c.DatabaseURL = "postgres://db/n"
+			c.ReplicaURLs = nil
+			c.NATSURL = ""
+			c.KEK = ""
+		}, want: []string{"NINES_DATABASE_URL", "NINES_REPLICA_URLS", "NINES_NATS_URL", "NINES_KEK_FILE"}},
+		{name: "with the other roles' problems", modify: func(c *Config) {
+			c.DatabaseURL = "postgres://db/n"
+			c.NATSURL = ""
+			c.LogLevel = "loud"
+		}, want: []string{"NINES_DATABASE_URL", "NINES_NATS_URL", "NINES_LOG_LEVEL"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := login()
+			tt.modify(&c)
+			for i := range 2 { // idempotent: the CLI validates twice
+				err := c.Validate()
+				if diff := cmp.Diff(tt.want, problemSettings(err)); diff != "" {
+					t.Fatalf("Validate #%d: problems (-want +got):\n%s\nerror: %v", i+1, diff, err)
+				}
+				if tt.want == nil && err != nil {
+					t.Fatalf("Validate #%d: unexpected error: %v", i+1, err)
+				}
+			}
+			if c.Embedded() {
+				t.Fatal("a replica-only config must never be the embedded SQLite")
+			}
+		})
+	}
+
+	// The same replicas without ReplicaOnly still need a primary: the rule is the login
+	// role's, not a loosening for every role.
+	c := login()
+	c.ReplicaOnly = false
+	if got := problemSettings(c.Validate()); !slices.Equal(got, []string{"NINES_REPLICA_URLS"}) {
+		t.Fatalf("replicas without a primary and without ReplicaOnly: problems %v", got)
 	}
 }
