@@ -51,7 +51,7 @@ type Config struct {
 	// Backoff is the pause before the n-th retry (the last entry repeats); nil:
 	// DefaultBackoff. It is both the Nak delay and the consumer's BackOff.
 	Backoff []time.Duration
-	AckWait time.Duration // 0: DefaultAckWait
+	AckWait time.Duration // 0: DefaultAckWait; one attempt to apply a command gets half of it
 	Durable string        // consumer name; "": DefaultDurable
 	Logger  *slog.Logger  // nil: slog.Default()
 	Now     func() time.Time
@@ -61,7 +61,8 @@ type Config struct {
 type Stats struct {
 	Applied      uint64 // commands whose effect committed
 	Duplicates   uint64 // deliveries of commands already applied (redeliveries, replays)
-	Retried      uint64 // deliveries that failed and were Nak'ed for a later retry
+	Retried      uint64 // deliveries that failed for the command's own sake and were Nak'ed for a later retry
+	StoreWaits   uint64 // attempts that found the store unavailable: retried in place, never counted
 	DeadLettered uint64 // commands moved to the dead-letter stream
 }
 
@@ -78,7 +79,7 @@ type Worker struct {
 	now        func() time.Time
 	dlq        *DLQ
 
-	applied, duplicates, retried, dead atomic.Uint64
+	applied, duplicates, retried, dead, storeWaits atomic.Uint64
 
 	// afterCommit, when set (tests), runs after a command's transaction committed and
 	// before its acknowledgement; true simulates a crash there (no acknowledgement).
@@ -117,7 +118,7 @@ func (w *Worker) DLQ() *DLQ { return w.dlq }
 // Stats returns the counters.
 func (w *Worker) Stats() Stats {
 	return Stats{Applied: w.applied.Load(), Duplicates: w.duplicates.Load(), Retried: w.retried.Load(),
-		DeadLettered: w.dead.Load()}
+		DeadLettered: w.dead.Load(), StoreWaits: w.storeWaits.Load()}
 }
 
 // StreamName is the commands stream of prefix.
@@ -155,6 +156,12 @@ func (w *Worker) backoffFor(n int) time.Duration {
 // Run consumes until ctx ends, then returns nil; it returns an error when it cannot set
 // up its consumer or the dead-letter stream. The commands stream must exist
 // (bus.EnsureStream).
+//
+// It alternates between two modes. Flowing: messages are pulled ahead in batches and
+// applied one by one. Held (the circuit is open): an attempt found the store
+// unavailable, so the worker stops pulling, keeps the message that failed and the ones
+// already pulled behind it, extends their AckWait, and retries the first in place until
+// the store answers; then it settles the rest and flows again (hold.go).
 func (w *Worker) Run(ctx context.Context) error {
 	if err := w.dlq.Ensure(ctx); err != nil {
 		return err
@@ -163,47 +170,106 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("worker: consumer %s on %s: %w", w.durable, StreamName(w.prefix), err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(DefaultBatch))
-	if err != nil {
-		return fmt.Errorf("worker: consume: %w", err)
-	}
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		<-ctx.Done()
-		it.Stop()
-	}()
-	defer func() { <-stopped }()
 	w.log.InfoContext(ctx, "worker consuming", "stream", StreamName(w.prefix), "consumer", w.durable,
 		"max_deliver", w.maxDeliver)
+	for ctx.Err() == nil {
+		held, err := w.consume(ctx, cons)
+		if errors.Is(err, errIteratorClosed) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		w.hold(ctx, held)
+	}
+	return nil
+}
+
+// consume pulls and applies messages until ctx ends (nil, nil), the consumer cannot go
+// on (an error), or an attempt finds the store unavailable: it then stops pulling and
+// returns the message that failed followed by those already pulled, none settled.
+// Messages pulled ahead when ctx ends are handed back to the broker (Nak) for the next
+// worker.
+func (w *Worker) consume(ctx context.Context, cons jetstream.Consumer) ([]jetstream.Msg, error) {
+	it, err := cons.Messages(jetstream.PullMaxMessages(DefaultBatch))
+	if err != nil {
+		return nil, fmt.Errorf("worker: consume: %w", err)
+	}
+	defer it.Stop()
 	for {
-		msg, err := it.Next()
+		msg, err := it.Next(jetstream.NextContext(ctx))
 		switch {
 		case ctx.Err() != nil:
-			return nil
-		case errors.Is(err, jetstream.ErrMsgIteratorClosed):
-			return nil
+			if err == nil {
+				w.release([]jetstream.Msg{msg})
+			}
+			w.release(w.drain(it))
+			return nil, nil
+		case errors.Is(err, jetstream.ErrMsgIteratorClosed) && !errors.Is(err, nats.ErrConnectionClosed):
+			return nil, errIteratorClosed
 		case errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, jetstream.ErrConsumerDeleted):
-			return fmt.Errorf("worker: consume: %w", err)
+			return nil, fmt.Errorf("worker: consume: %w", err)
 		case err != nil:
 			// Heartbeat misses and similar are reported and survived by the iterator;
 			// the pause keeps a persistent one from spinning.
 			w.log.WarnContext(ctx, "worker: pull failed", "error", err.Error())
-			t := time.NewTimer(100 * time.Millisecond)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return nil
-			case <-t.C:
-			}
+			sleep(ctx, 100*time.Millisecond) // ctx ending is the next Next's first case
 			continue
 		}
-		w.handle(ctx, msg)
+		switch w.handle(ctx, msg) {
+		case settled:
+		case stopping:
+			w.release([]jetstream.Msg{msg})
+		case storeDown:
+			return append([]jetstream.Msg{msg}, w.drain(it)...), nil
+		}
 	}
 }
 
-// handle applies one delivery and settles it: ack, nak with delay, or dead letter.
-func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
+// errIteratorClosed: the iterator was closed by something other than ctx; Run ends.
+var errIteratorClosed = errors.New("worker: message iterator closed")
+
+// drain stops it pulling and returns the messages it had already pulled, waiting at
+// most a second for each (the connection may be down). One that arrives later is left
+// to the broker's redelivery.
+func (w *Worker) drain(it jetstream.MessagesContext) []jetstream.Msg {
+	it.Drain()
+	var out []jetstream.Msg
+	for {
+		msg, err := it.Next(jetstream.NextMaxWait(time.Second))
+		if err != nil {
+			return out
+		}
+		out = append(out, msg)
+	}
+}
+
+// release hands unsettled messages back to the broker for immediate redelivery (to
+// this worker later or another one now). A Nak is not an acknowledgement: the command
+// was not applied, or its record makes the redelivery a duplicate.
+func (w *Worker) release(msgs []jetstream.Msg) {
+	for _, msg := range msgs {
+		if err := msg.Nak(); err != nil && !errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
+			w.log.Debug("worker: release failed; the broker redelivers after AckWait", "subject", msg.Subject(),
+				"error", err.Error())
+		}
+	}
+}
+
+// outcome is what handle did with a delivery.
+type outcome int
+
+const (
+	settled   outcome = iota // acknowledged, Nak'ed for a retry, or dead-lettered
+	storeDown                // not settled: the store is unavailable (infrastructure)
+	stopping                 // not settled: ctx ended
+)
+
+// handle applies one delivery and settles it: ack, nak with delay, or dead letter. An
+// infrastructure failure (the store unavailable, an attempt out of time) settles
+// nothing and never counts toward MaxDeliver: only application failures are Nak'ed,
+// and the broker's delivery count is what reaches MaxDeliver.
+func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) outcome {
 	deliveries := 1
 	if md, err := msg.Metadata(); err == nil {
 		deliveries = int(md.NumDelivered)
@@ -214,29 +280,36 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 			cmd = env // names the command in the dead letter and the log
 		}
 		w.deadLetter(ctx, msg, cmd, err, deliveries)
-		return
+		return settled
 	}
-	applied, err := w.apply(ctx, cmd)
+	actx, cancel := context.WithTimeout(ctx, w.attemptTimeout())
+	applied, err := w.apply(actx, cmd)
+	cancel()
 	switch {
 	case err == nil:
 	case ctx.Err() != nil:
-		return // shutting down: the transaction rolled back; the broker redelivers
+		return stopping // the transaction rolled back (or committed: its record dedupes)
+	case infrastructure(err):
+		w.storeWaits.Add(1)
+		w.log.WarnContext(ctx, "worker: store unavailable; holding the command", "command", cmd,
+			"delivery", deliveries, "transient", true, "error", err.Error())
+		return storeDown
 	case permanent(err):
 		w.deadLetter(ctx, msg, cmd, err, deliveries)
-		return
+		return settled
 	case deliveries >= w.maxDeliver:
 		w.deadLetter(ctx, msg, cmd, err, deliveries)
-		return
+		return settled
 	default:
 		w.retried.Add(1)
 		delay := w.backoffFor(deliveries)
 		w.log.WarnContext(ctx, "worker: command failed; will retry", "command", cmd, "delivery", deliveries,
-			"retry_in", delay.String(), "transient", errors.Is(err, store.ErrUnavailable), "error", err.Error())
+			"retry_in", delay.String(), "error", err.Error())
 		if err := msg.NakWithDelay(delay); err != nil {
 			w.log.WarnContext(ctx, "worker: nak failed; the broker redelivers after AckWait", "command", cmd,
 				"error", err.Error())
 		}
-		return
+		return settled
 	}
 	if applied {
 		w.applied.Add(1)
@@ -245,13 +318,20 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 		w.log.DebugContext(ctx, "worker: command already applied", "command", cmd, "delivery", deliveries)
 	}
 	if w.afterCommit != nil && w.afterCommit(cmd) {
-		return
+		return settled
 	}
 	if err := msg.DoubleAck(ctx); err != nil {
 		// Committed but not acknowledged: the broker redelivers it, and the record of
 		// the command makes that delivery a duplicate.
 		w.log.WarnContext(ctx, "worker: ack failed after commit", "command", cmd, "error", err.Error())
 	}
+	return settled
+}
+
+// infrastructure errors say nothing about the command: the store could not be reached
+// or did not answer in time. They are retried in place for as long as it takes.
+func infrastructure(err error) bool {
+	return errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // permanent errors cannot go away by retrying: the command is invalid or what it is
