@@ -14,6 +14,7 @@ import (
 	"github.com/ninesid/nines/internal/client"
 	"github.com/ninesid/nines/internal/event"
 	"github.com/ninesid/nines/internal/keys"
+	"github.com/ninesid/nines/internal/readonly"
 	"github.com/ninesid/nines/internal/store"
 	"github.com/ninesid/nines/internal/tenant"
 	"github.com/ninesid/nines/internal/user"
@@ -87,7 +88,14 @@ type Config struct {
 	PublicURL string
 	// DeadLetters is the worker's dead-letter queue; nil: the dead-letter routes answer
 	// 503 (a process without a broker).
-	DeadLetters  DeadLetters
+	DeadLetters DeadLetters
+	// ReadOnly is the read-only mode (*readonly.Mode); nil: a mode of this process
+	// alone, switched only through the API.
+	ReadOnly ReadOnlyMode
+	// Replica returns a store whose reads run on a healthy replica, or nil when there is
+	// none; in read-only mode the admin reads go there. nil (the embedded SQLite, or no
+	// replicas): reads stay on Store.
+	Replica      func() Store
 	Logger       *slog.Logger     // nil: slog.Default()
 	MaxBodyBytes int64            // 0: DefaultMaxBodyBytes
 	Now          func() time.Time // nil: time.Now
@@ -104,15 +112,20 @@ type API struct {
 	now       func() time.Time
 
 	deadLetters DeadLetters
+	readOnly    ReadOnlyMode
+	replica     func() Store
 }
 
 // New returns an API for cfg, filling defaults.
 func New(cfg Config) *API {
 	a := &API{store: cfg.Store, passwords: cfg.Passwords, kek: bytes.Clone(cfg.KEK),
 		publicURL: strings.TrimRight(cfg.PublicURL, "/"), log: cfg.Logger, maxBody: cfg.MaxBodyBytes, now: cfg.Now,
-		deadLetters: cfg.DeadLetters}
+		deadLetters: cfg.DeadLetters, readOnly: cfg.ReadOnly, replica: cfg.Replica}
 	if a.log == nil {
 		a.log = slog.Default()
+	}
+	if a.readOnly == nil {
+		a.readOnly = readonly.New(readonly.Config{Logger: a.log, Now: a.now})
 	}
 	if err := keys.ValidateKEK(a.kek); err != nil {
 		a.log.Error("admin: no valid key-encryption key: creating tenants and rotating signing keys will fail",

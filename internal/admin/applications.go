@@ -123,7 +123,7 @@ func (a *API) createApplication(c *call) error {
 	if app.UsesSecret() {
 		secret, app.SecretDigest = client.GenerateSecret()
 	}
-	app, err := a.store.CreateApplication(c.r.Context(), c.tenant.ID, app)
+	app, err := c.st.CreateApplication(c.r.Context(), c.tenant.ID, app)
 	if err != nil {
 		return err
 	}
@@ -145,14 +145,14 @@ func (a *API) listApplications(c *call) error {
 		return err
 	}
 	if !byID {
-		page, err := a.store.ListApplications(c.r.Context(), c.tenant.ID, opts)
+		page, err := c.st.ListApplications(c.r.Context(), c.tenant.ID, opts)
 		if err != nil {
 			return err
 		}
 		return writeJSON(c.w, http.StatusOK, toList(page, toApplicationJSON))
 	}
 	page := store.Page[client.Application]{}
-	app, err := a.store.ApplicationByClientID(c.r.Context(), c.tenant.ID, clientID)
+	app, err := c.st.ApplicationByClientID(c.r.Context(), c.tenant.ID, clientID)
 	switch {
 	case err == nil:
 		page.Items = []client.Application{app}
@@ -163,7 +163,7 @@ func (a *API) listApplications(c *call) error {
 }
 
 func (a *API) loadApplication(c *call, id uuid.UUID) (client.Application, error) {
-	app, err := a.store.Application(c.r.Context(), c.tenant.ID, id)
+	app, err := c.st.Application(c.r.Context(), c.tenant.ID, id)
 	return app, orNotFound(err, "application")
 }
 
@@ -230,7 +230,7 @@ func (a *API) updateApplication(c *call, id uuid.UUID, apply func(*client.Applic
 		func(app client.Application) int64 { return app.Version },
 		apply,
 		func(app client.Application) (client.Application, error) {
-			return a.store.UpdateApplication(ctx, tid, app)
+			return c.st.UpdateApplication(ctx, tid, app)
 		})
 	if err == nil {
 		a.audit(c, app.ID.String())
@@ -265,7 +265,7 @@ func (a *API) deleteApplication(c *call) error {
 	if err != nil {
 		return err
 	}
-	if err := a.store.DeleteApplication(c.r.Context(), c.tenant.ID, id); err != nil {
+	if err := c.st.DeleteApplication(c.r.Context(), c.tenant.ID, id); err != nil {
 		return orNotFound(err, "application")
 	}
 	a.audit(c, id.String())

@@ -14,19 +14,20 @@ import (
 	"github.com/ninesid/nines/internal/tenant"
 )
 
-// call is one request on its way through a route: who made it and, for routes under
-// /tenants/{tenant}, the tenant it addresses.
+// call is one request on its way through a route: who made it, the store it reads and
+// writes (see serve) and, for routes under /tenants/{tenant}, the tenant it addresses.
 type call struct {
 	w      http.ResponseWriter
 	r      *http.Request
 	route  route
+	st     Store
 	token  apitoken.Token
 	tenant tenant.Tenant
 }
 
 func (a *API) handler(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c := &call{w: w, r: r, route: rt}
+		c := &call{w: w, r: r, route: rt, st: a.store}
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
@@ -41,13 +42,24 @@ func (a *API) handler(rt route) http.Handler {
 	})
 }
 
-// serve authenticates, authorises and resolves the tenant, then runs the route: every
-// route goes through the same steps, so none can skip one.
+// serve authenticates, authorises, refuses writes in read-only mode and resolves the
+// tenant, then runs the route: every route goes through the same steps, so none can skip
+// one. The mode is read once per request: in read-only mode every token is looked up on
+// a replica (so that a write gets its 401, 403 or 503 read-only with the primary dead),
+// a read runs wholly there, and a write is refused before it touches the primary.
 func (a *API) serve(c *call) error {
 	if c.route.Access == public {
 		return c.route.Handle(a, c)
 	}
-	tok, err := a.authenticate(c.r)
+	ro := a.readOnly.Status()
+	authStore := c.st
+	if ro.ReadOnly() {
+		authStore = a.readStore()
+		if c.route.Method == http.MethodGet {
+			c.st = authStore
+		}
+	}
+	tok, err := a.authenticate(c.r, authStore)
 	if err != nil {
 		return err
 	}
@@ -55,6 +67,9 @@ func (a *API) serve(c *call) error {
 	if c.route.Access == global && !tok.Global() {
 		a.denied(c, "tenant-scoped token on a global route")
 		return forbidden()
+	}
+	if ro.ReadOnly() && c.route.Method != http.MethodGet && !offSwitch(c.route) {
+		return readOnlyProblem(ro)
 	}
 	if strings.Contains(c.route.Path, "{tenant}") {
 		if err := a.resolveTenant(c); err != nil {
@@ -69,7 +84,7 @@ var errUnauthorized = &problem{Type: typeUnauthorized, Title: "Unauthorized", St
 
 // authenticate finds the token presented as "Authorization: Bearer <token>" (RFC 6750
 // §2.1). A missing, unknown or expired token is 401 with WWW-Authenticate.
-func (a *API) authenticate(r *http.Request) (apitoken.Token, error) {
+func (a *API) authenticate(r *http.Request, st Store) (apitoken.Token, error) {
 	fail := func(reason string, tok apitoken.Token) (apitoken.Token, error) {
 		attrs := []any{"reason", reason, "method", r.Method, "path", r.URL.Path,
 			"remote", r.RemoteAddr, "request_id", requestid.FromContext(r.Context())}
@@ -84,7 +99,7 @@ func (a *API) authenticate(r *http.Request) (apitoken.Token, error) {
 	if !ok || !strings.EqualFold(scheme, "Bearer") || raw == "" {
 		return fail("missing or malformed Authorization header", apitoken.Token{})
 	}
-	tok, err := a.store.APITokenByDigest(r.Context(), apitoken.Digest(raw))
+	tok, err := st.APITokenByDigest(r.Context(), apitoken.Digest(raw))
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return fail("unknown token", apitoken.Token{})
@@ -102,7 +117,7 @@ func (a *API) resolveTenant(c *call) error {
 	slug := c.r.PathValue("tenant")
 	t, err := tenant.Tenant{}, error(store.ErrNotFound) // a malformed slug names no tenant
 	if tenant.ValidSlug(slug) {
-		t, err = a.store.TenantBySlug(c.r.Context(), slug)
+		t, err = c.st.TenantBySlug(c.r.Context(), slug)
 	}
 	switch {
 	case err != nil && !isNotFound(err):

@@ -10,6 +10,11 @@
 // …/keys/rotate rotates them (a global token or the tenant's own scoped token).
 // EnsureSigningKeys completes the key sets of older tenants at start-up.
 //
+// In read-only mode (Config.ReadOnly: an operator's switch, or the primary unreachable)
+// every write route but PUT /admin/v1/readonly answers 503 urn:nines:problem:read-only
+// with Retry-After before touching a store, and reads (token lookups included) run on a
+// replica (Config.Replica) when one is healthy.
+//
 // It runs on the admin tier only, against the primary store. It must never:
 //   - return a password, a password hash, a client-secret digest or a token digest (a
 //     client secret and an API token are shown exactly once, when they are created);

@@ -36,7 +36,7 @@ func (a *API) listEvents(c *call) error {
 	if err != nil {
 		return err
 	}
-	page, err := a.store.ListEvents(c.r.Context(), c.tenant.ID, f, opts)
+	page, err := c.st.ListEvents(c.r.Context(), c.tenant.ID, f, opts)
 	if err != nil {
 		return err
 	}

@@ -47,7 +47,7 @@ func (a *API) createGroup(c *call) error {
 	if err := g.Validate().Err(); err != nil {
 		return err
 	}
-	g, err := a.store.CreateGroup(c.r.Context(), c.tenant.ID, g)
+	g, err := c.st.CreateGroup(c.r.Context(), c.tenant.ID, g)
 	if err != nil {
 		return err
 	}
@@ -67,14 +67,14 @@ func (a *API) listGroups(c *call) error {
 		return err
 	}
 	if !byName {
-		page, err := a.store.ListGroups(c.r.Context(), c.tenant.ID, opts)
+		page, err := c.st.ListGroups(c.r.Context(), c.tenant.ID, opts)
 		if err != nil {
 			return err
 		}
 		return writeJSON(c.w, http.StatusOK, toList(page, toGroupJSON))
 	}
 	page := store.Page[user.Group]{}
-	g, err := a.store.GroupByName(c.r.Context(), c.tenant.ID, name)
+	g, err := c.st.GroupByName(c.r.Context(), c.tenant.ID, name)
 	switch {
 	case err == nil:
 		page.Items = []user.Group{g}
@@ -90,7 +90,7 @@ func (a *API) group(c *call) (user.Group, error) {
 	if err != nil {
 		return user.Group{}, err
 	}
-	g, err := a.store.Group(c.r.Context(), c.tenant.ID, id)
+	g, err := c.st.Group(c.r.Context(), c.tenant.ID, id)
 	return g, orNotFound(err, "group")
 }
 
@@ -113,14 +113,14 @@ func (a *API) patchGroup(c *call) error {
 	}
 	ctx, tid := c.r.Context(), c.tenant.ID
 	g, err := update(c.r,
-		func() (user.Group, error) { g, err := a.store.Group(ctx, tid, id); return g, orNotFound(err, "group") },
+		func() (user.Group, error) { g, err := c.st.Group(ctx, tid, id); return g, orNotFound(err, "group") },
 		func(g user.Group) int64 { return g.Version },
 		func(g *user.Group) error {
 			set(&g.Name, in.Name)
 			set(&g.Description, in.Description)
 			return g.Validate().Err()
 		},
-		func(g user.Group) (user.Group, error) { return a.store.UpdateGroup(ctx, tid, g) })
+		func(g user.Group) (user.Group, error) { return c.st.UpdateGroup(ctx, tid, g) })
 	if err != nil {
 		return err
 	}
@@ -133,7 +133,7 @@ func (a *API) deleteGroup(c *call) error {
 	if err != nil {
 		return err
 	}
-	if err := a.store.DeleteGroup(c.r.Context(), c.tenant.ID, id); err != nil {
+	if err := c.st.DeleteGroup(c.r.Context(), c.tenant.ID, id); err != nil {
 		return orNotFound(err, "group")
 	}
 	a.audit(c, id.String())
@@ -149,7 +149,7 @@ func (a *API) listMembers(c *call) error {
 	if err != nil {
 		return err
 	}
-	page, err := a.store.ListMembers(c.r.Context(), c.tenant.ID, g.ID, opts)
+	page, err := c.st.ListMembers(c.r.Context(), c.tenant.ID, g.ID, opts)
 	if err != nil {
 		return orNotFound(err, "group")
 	}
@@ -174,13 +174,13 @@ func (a *API) addMember(c *call) error {
 	case err != nil || len(in.UserID) != 36:
 		return invalidField("user_id", "must be a UUID")
 	}
-	if _, err := a.store.User(c.r.Context(), c.tenant.ID, uid); err != nil {
+	if _, err := c.st.User(c.r.Context(), c.tenant.ID, uid); err != nil {
 		if isNotFound(err) {
 			return invalidField("user_id", "no such user in this tenant")
 		}
 		return err
 	}
-	if err := a.store.AddMember(c.r.Context(), c.tenant.ID, g.ID, uid); err != nil {
+	if err := c.st.AddMember(c.r.Context(), c.tenant.ID, g.ID, uid); err != nil {
 		return orNotFound(err, "group")
 	}
 	a.audit(c, g.ID.String()+"/"+uid.String())
@@ -196,7 +196,7 @@ func (a *API) removeMember(c *call) error {
 	if err != nil {
 		return err
 	}
-	if err := a.store.RemoveMember(c.r.Context(), c.tenant.ID, gid, uid); err != nil {
+	if err := c.st.RemoveMember(c.r.Context(), c.tenant.ID, gid, uid); err != nil {
 		return orNotFound(err, "member")
 	}
 	a.audit(c, gid.String()+"/"+uid.String())

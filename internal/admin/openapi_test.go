@@ -2,6 +2,7 @@ package admin
 
 import (
 	"encoding/json"
+	"net/http"
 	"regexp"
 	"slices"
 	"strings"
@@ -57,6 +58,9 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 			}
 			if rt.Access != public && op.Responses["401"] == nil {
 				t.Errorf("%s: 401 not documented", key)
+			}
+			if rt.Method != http.MethodGet && op.Responses["503"] == nil {
+				t.Errorf("%s: 503 (read-only mode) not documented", key)
 			}
 		})
 	}

@@ -29,6 +29,7 @@ const (
 	typeMethod        = typePrefix + "method-not-allowed"
 	typeBusy          = typePrefix + "busy"
 	typeUnavailable   = typePrefix + "unavailable"
+	typeReadOnly      = typePrefix + "read-only"
 	typeInternal      = typePrefix + "internal"
 	problemMediaType  = "application/problem+json"
 	retryAfterSeconds = 1
@@ -44,7 +45,7 @@ type problem struct {
 	RequestID string       `json:"request_id,omitempty"`
 	Errors    field.Errors `json:"errors,omitempty"`
 
-	retryAfter bool // adds Retry-After
+	retryAfter int // seconds; adds Retry-After when above zero
 }
 
 func (p *problem) Error() string { return p.Title + ": " + p.Detail }
@@ -101,10 +102,10 @@ func toProblem(err error) (p *problem, ok bool) {
 		return conflict("the entity was changed concurrently; re-read and retry", nil), true
 	case errors.Is(err, password.ErrBusy):
 		return &problem{Type: typeBusy, Title: "Busy", Status: http.StatusServiceUnavailable,
-			Detail: "password hashing is saturated; retry shortly", retryAfter: true}, true
+			Detail: "password hashing is saturated; retry shortly", retryAfter: retryAfterSeconds}, true
 	case errors.Is(err, store.ErrUnavailable):
 		return &problem{Type: typeUnavailable, Title: "Unavailable", Status: http.StatusServiceUnavailable,
-			Detail: "storage is unavailable; retry shortly", retryAfter: true}, true
+			Detail: "storage is unavailable; retry shortly", retryAfter: retryAfterSeconds}, true
 	}
 	return &problem{Type: typeInternal, Title: "Internal server error", Status: http.StatusInternalServerError,
 		Detail: "an unexpected error occurred; quote the request_id when reporting it"}, false
@@ -125,8 +126,8 @@ func (a *API) writeProblem(w http.ResponseWriter, r *http.Request, err error) {
 	if out.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="nines-admin"`) // RFC 6750 §3
 	}
-	if out.retryAfter {
-		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
+	if out.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(out.retryAfter))
 	}
 	w.Header().Set("Content-Type", problemMediaType)
 	w.Header().Set("Cache-Control", "no-store")

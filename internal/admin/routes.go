@@ -72,6 +72,9 @@ var routes = []route{
 	{http.MethodGet, "/admin/v1/deadletters", global, (*API).listDeadLetters},
 	{http.MethodPost, "/admin/v1/deadletters/{seq}/replay", global, (*API).replayDeadLetter},
 
+	{http.MethodGet, readOnlyPath, global, (*API).getReadOnly},
+	{http.MethodPut, readOnlyPath, global, (*API).putReadOnly},
+
 	{http.MethodPost, "/admin/v1/tokens", global, (*API).createToken},
 	{http.MethodGet, "/admin/v1/tokens", global, (*API).listTokens},
 	{http.MethodDelete, "/admin/v1/tokens/{id}", global, (*API).deleteToken},

@@ -40,7 +40,7 @@ func toSigningKeysJSON(ks []keys.Key, generation int64) signingKeysJSON {
 }
 
 func (a *API) listSigningKeys(c *call) error {
-	ks, err := a.store.SigningKeys(c.r.Context(), c.tenant.ID)
+	ks, err := c.st.SigningKeys(c.r.Context(), c.tenant.ID)
 	if err != nil {
 		return err
 	}
@@ -59,13 +59,13 @@ func (a *API) rotateSigningKeys(c *call) error {
 		}
 	}
 	ctx, id := c.r.Context(), c.tenant.ID
-	ks, err := a.store.RotateSigningKeys(ctx, id, func(cur []keys.Key) ([]keys.Key, error) {
+	ks, err := c.st.RotateSigningKeys(ctx, id, func(cur []keys.Key) ([]keys.Key, error) {
 		return keys.Rotate(cur, id, a.kek)
 	})
 	if err != nil {
 		return orNotFound(err, "tenant")
 	}
-	t, err := a.store.Tenant(ctx, id)
+	t, err := c.st.Tenant(ctx, id)
 	if err != nil {
 		return orNotFound(err, "tenant")
 	}

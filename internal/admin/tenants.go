@@ -93,7 +93,7 @@ func (a *API) createTenant(c *call) error {
 	if err != nil {
 		return fmt.Errorf("admin: new tenant's signing keys: %w", err)
 	}
-	t, err = a.store.CreateTenantWithKeys(c.r.Context(), t, ks)
+	t, err = c.st.CreateTenantWithKeys(c.r.Context(), t, ks)
 	if err != nil {
 		return err
 	}
@@ -108,7 +108,7 @@ func (a *API) listTenants(c *call) error {
 	if err != nil {
 		return err
 	}
-	page, err := a.store.ListTenants(c.r.Context(), opts)
+	page, err := c.st.ListTenants(c.r.Context(), opts)
 	if err != nil {
 		return err
 	}
@@ -126,10 +126,10 @@ func (a *API) patchTenant(c *call) error {
 	}
 	ctx, id := c.r.Context(), c.tenant.ID
 	t, err := update(c.r,
-		func() (tenant.Tenant, error) { return a.store.Tenant(ctx, id) },
+		func() (tenant.Tenant, error) { return c.st.Tenant(ctx, id) },
 		func(t tenant.Tenant) int64 { return t.Version },
 		func(t *tenant.Tenant) error { return in.apply(t) },
-		func(t tenant.Tenant) (tenant.Tenant, error) { return a.store.UpdateTenant(ctx, t) })
+		func(t tenant.Tenant) (tenant.Tenant, error) { return c.st.UpdateTenant(ctx, t) })
 	if err != nil {
 		return err
 	}
@@ -162,7 +162,7 @@ func (p tenantPatch) apply(t *tenant.Tenant) error {
 }
 
 func (a *API) deleteTenant(c *call) error {
-	if err := a.store.DeleteTenant(c.r.Context(), c.tenant.ID); err != nil {
+	if err := c.st.DeleteTenant(c.r.Context(), c.tenant.ID); err != nil {
 		return err
 	}
 	a.audit(c, c.tenant.ID.String())

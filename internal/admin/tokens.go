@@ -54,7 +54,7 @@ func (a *API) createToken(c *call) error {
 		tok.ExpiresAt = exp
 	}
 	if in.Tenant != "" {
-		t, err := a.store.TenantBySlug(c.r.Context(), in.Tenant)
+		t, err := c.st.TenantBySlug(c.r.Context(), in.Tenant)
 		switch {
 		case isNotFound(err):
 			es.Add("tenant", "no such tenant")
@@ -68,7 +68,7 @@ func (a *API) createToken(c *call) error {
 	}
 	secret, digest := apitoken.Generate()
 	tok.Digest = digest
-	tok, err := a.store.CreateAPIToken(c.r.Context(), tok)
+	tok, err := c.st.CreateAPIToken(c.r.Context(), tok)
 	if err != nil {
 		return err
 	}
@@ -84,11 +84,11 @@ func (a *API) listTokens(c *call) error {
 	if err != nil {
 		return err
 	}
-	page, err := a.store.ListAPITokens(c.r.Context(), opts)
+	page, err := c.st.ListAPITokens(c.r.Context(), opts)
 	if err != nil {
 		return err
 	}
-	slugs, err := a.slugs(c.r.Context(), page.Items)
+	slugs, err := slugs(c.r.Context(), c.st, page.Items)
 	if err != nil {
 		return err
 	}
@@ -98,7 +98,7 @@ func (a *API) listTokens(c *call) error {
 }
 
 // slugs maps the tenants of scoped tokens to their slugs, one lookup per tenant.
-func (a *API) slugs(ctx context.Context, toks []apitoken.Token) (map[uuid.UUID]string, error) {
+func slugs(ctx context.Context, st Store, toks []apitoken.Token) (map[uuid.UUID]string, error) {
 	out := map[uuid.UUID]string{}
 	for _, t := range toks {
 		if t.Global() {
@@ -107,7 +107,7 @@ func (a *API) slugs(ctx context.Context, toks []apitoken.Token) (map[uuid.UUID]s
 		if _, seen := out[t.TenantID]; seen {
 			continue
 		}
-		tn, err := a.store.Tenant(ctx, t.TenantID)
+		tn, err := st.Tenant(ctx, t.TenantID)
 		if err != nil && !isNotFound(err) {
 			return nil, err
 		}
@@ -121,7 +121,7 @@ func (a *API) deleteToken(c *call) error {
 	if err != nil {
 		return err
 	}
-	if err := a.store.DeleteAPIToken(c.r.Context(), id); err != nil {
+	if err := c.st.DeleteAPIToken(c.r.Context(), id); err != nil {
 		return orNotFound(err, "token")
 	}
 	a.audit(c, id.String())

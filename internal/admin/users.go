@@ -84,7 +84,7 @@ func (a *API) createUser(c *call) error {
 		}
 		u.PasswordHash = hash
 	}
-	u, err := a.store.CreateUser(c.r.Context(), c.tenant.ID, u)
+	u, err := c.st.CreateUser(c.r.Context(), c.tenant.ID, u)
 	if err != nil {
 		return err
 	}
@@ -108,7 +108,7 @@ func (a *API) listUsers(c *call) error {
 		return err
 	}
 	if !byName && !byEmail {
-		page, err := a.store.ListUsers(c.r.Context(), c.tenant.ID, opts)
+		page, err := c.st.ListUsers(c.r.Context(), c.tenant.ID, opts)
 		if err != nil {
 			return err
 		}
@@ -118,9 +118,9 @@ func (a *API) listUsers(c *call) error {
 	key.Normalize()
 	var u user.User
 	if byName {
-		u, err = a.store.UserByUsername(c.r.Context(), c.tenant.ID, key.Username)
+		u, err = c.st.UserByUsername(c.r.Context(), c.tenant.ID, key.Username)
 	} else {
-		u, err = a.store.UserByEmail(c.r.Context(), c.tenant.ID, key.Email)
+		u, err = c.st.UserByEmail(c.r.Context(), c.tenant.ID, key.Email)
 	}
 	page := store.Page[user.User]{}
 	switch {
@@ -137,7 +137,7 @@ func (a *API) getUser(c *call) error {
 	if err != nil {
 		return err
 	}
-	u, err := a.store.User(c.r.Context(), c.tenant.ID, id)
+	u, err := c.st.User(c.r.Context(), c.tenant.ID, id)
 	if err != nil {
 		return orNotFound(err, "user")
 	}
@@ -186,10 +186,10 @@ func set[T any](dst *T, o optional[T]) {
 func (a *API) updateUser(c *call, id uuid.UUID, apply func(*user.User) error) (user.User, error) {
 	ctx, tid := c.r.Context(), c.tenant.ID
 	u, err := update(c.r,
-		func() (user.User, error) { u, err := a.store.User(ctx, tid, id); return u, orNotFound(err, "user") },
+		func() (user.User, error) { u, err := c.st.User(ctx, tid, id); return u, orNotFound(err, "user") },
 		func(u user.User) int64 { return u.Version },
 		apply,
-		func(u user.User) (user.User, error) { return a.store.UpdateUser(ctx, tid, u) })
+		func(u user.User) (user.User, error) { return c.st.UpdateUser(ctx, tid, u) })
 	if err == nil {
 		a.audit(c, u.ID.String())
 	}
@@ -209,7 +209,7 @@ func (a *API) setPassword(c *call) error {
 		return err
 	}
 	// Check the user exists before paying for a hash.
-	if _, err := a.store.User(c.r.Context(), c.tenant.ID, id); err != nil {
+	if _, err := c.st.User(c.r.Context(), c.tenant.ID, id); err != nil {
 		return orNotFound(err, "user")
 	}
 	hash, err := a.passwords.Hash(c.r.Context(), in.Password)
@@ -229,7 +229,7 @@ func (a *API) deleteUser(c *call) error {
 	if err != nil {
 		return err
 	}
-	if err := a.store.DeleteUser(c.r.Context(), c.tenant.ID, id); err != nil {
+	if err := c.st.DeleteUser(c.r.Context(), c.tenant.ID, id); err != nil {
 		return orNotFound(err, "user")
 	}
 	a.audit(c, id.String())
