@@ -27,6 +27,7 @@ type cli struct {
 	Serve   serveCmd   `cmd:"" help:"Run the server."`
 	Migrate migrateCmd `cmd:"" help:"Apply pending database migrations and exit."`
 	Apply   applyCmd   `cmd:"" help:"Apply a declarative YAML file to a running server through the admin API. The admin API token is read from $$NINES_ADMIN_TOKEN."`
+	Ctl     ctlCmd     `cmd:"" help:"Operate a running deployment through the admin API (read-only mode). The admin API token is read from $$NINES_ADMIN_TOKEN."`
 	Version versionCmd `cmd:"" help:"Print the version, commit and Go version."`
 }
 
@@ -35,7 +36,7 @@ type streams struct{ stdout, stderr io.Writer }
 
 type serveCmd struct {
 	config.Config `embed:""`
-	Role          string `name:"role" env:"NINES_ROLE" default:"all" help:"What this process does: all (everything in one process), admin, login, worker, edge. This version implements all, admin, login and worker."`
+	Role          string `name:"role" env:"NINES_ROLE" default:"all" help:"What this process does: all (everything in one process), admin, login, worker, nats (one member of a NATS JetStream cluster), edge. This version implements all, admin, login, worker and nats."`
 }
 
 // Validate checks --role together with the configuration, so that every problem is
@@ -43,11 +44,12 @@ type serveCmd struct {
 func (c *serveCmd) Validate() error {
 	var ps config.Problems
 	c.Config.ReplicaOnly = app.Role(c.Role) == app.RoleLogin
+	c.Config.NATSNode = app.Role(c.Role) == app.RoleNATS
 	if err := c.Config.Validate(); err != nil && !errors.As(err, &ps) {
 		return err
 	}
 	if !slices.Contains(app.Roles, app.Role(c.Role)) {
-		ps = append(ps, config.Problem{Setting: "NINES_ROLE", Detail: fmt.Sprintf("%q is not a role (all, login, admin, worker, edge)", c.Role)})
+		ps = append(ps, config.Problem{Setting: "NINES_ROLE", Detail: fmt.Sprintf("%q is not a role (all, login, admin, worker, nats, edge)", c.Role)})
 	}
 	return ps.Err()
 }
@@ -126,7 +128,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	if err := kctx.Run(s); err != nil {
 		fmt.Fprintf(stderr, "nines: %v\n", err)
-		if errors.Is(err, app.ErrUsage) {
+		if errors.Is(err, app.ErrUsage) || errors.As(err, new(ctlUsageError)) {
 			return exitUsage
 		}
 		return exitRuntime

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ninesid/nines/internal/bus"
 	"github.com/ninesid/nines/internal/store"
 )
 
@@ -49,7 +50,12 @@ type health struct {
 	// loginNeedsNATS: the login surface is mounted, and NATS down for natsUnreadyAfter
 	// makes the process unready (see readyz).
 	loginNeedsNATS bool
-	now            func() time.Time // nil: time.Now
+	// mode is the admin API's read-only mode (readonly.Mode.State); nil: always normal.
+	mode func() (mode, reason string, since time.Time)
+	// commands is the command publisher's state (roles all, login); nil without one.
+	// A non-empty spool is "degraded", never unready (see spoolEntry).
+	commands func() bus.Stats
+	now      func() time.Time // nil: time.Now
 }
 
 func (h *health) set(p phase) { h.phase.Store(int32(p)) }
@@ -63,10 +69,13 @@ type readiness struct {
 	Region    string           `json:"region"`
 	Cluster   string           `json:"cluster"`
 	Zone      string           `json:"zone"`
-	Mode      string           `json:"mode"` // "normal" for now
+	Mode      string           `json:"mode"` // "normal" or "read_only" (admin writes refused, reads served)
 	ReadOnly  bool             `json:"read_only"`
+	ModeWhy   string           `json:"mode_reason,omitempty"`
+	ModeSince *time.Time       `json:"mode_since,omitempty"`
 	Databases []store.DBHealth `json:"databases"`
-	NATS      *natsHealth      `json:"nats,omitempty"` // roles that use NATS
+	NATS      *natsHealth      `json:"nats,omitempty"`     // roles that use NATS
+	Commands  *bus.Stats       `json:"commands,omitempty"` // roles that publish commands
 }
 
 func (h *health) mount(mux *http.ServeMux) {
@@ -89,6 +98,10 @@ func (h *health) healthz(w http.ResponseWriter, _ *http.Request) {
 func (h *health) readyz(w http.ResponseWriter, r *http.Request) {
 	body := readiness{Role: h.role, Region: h.region, Cluster: h.cluster, Zone: h.zone, Mode: "normal",
 		Databases: []store.DBHealth{}}
+	if h.mode != nil { // read-only mode keeps the process ready: it still serves reads
+		mode, why, since := h.mode()
+		body.Mode, body.ReadOnly, body.ModeWhy, body.ModeSince = mode, mode == "read_only", why, &since
+	}
 	p := phase(h.phase.Load())
 	code := http.StatusServiceUnavailable
 	body.Status = p.String()
@@ -109,10 +122,12 @@ func (h *health) readyz(w http.ResponseWriter, r *http.Request) {
 			natsDown = !natsOK && h.loginNeedsNATS && !nh.DownSince.IsZero() &&
 				h.clock().Sub(nh.DownSince) >= natsUnreadyAfter
 		}
+		var spooled bool
+		body.Commands, spooled = h.spoolEntry()
 		switch {
 		case healthy == 0, natsDown:
 			body.Status = "unavailable"
-		case healthy < len(body.Databases) || !natsOK:
+		case healthy < len(body.Databases) || !natsOK || spooled:
 			body.Status, code = "degraded", http.StatusOK
 		default:
 			code = http.StatusOK

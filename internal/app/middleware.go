@@ -95,7 +95,8 @@ func accessLog(logger *slog.Logger, next http.Handler) http.Handler {
 }
 
 // chain is the middleware every request goes through, outermost first: request ID,
-// access log, panic recovery, then the mux.
-func chain(logger *slog.Logger, mux *http.ServeMux) http.Handler {
+// access log, panic recovery, then mux (the ServeMux, or the ServeMux wrapped by the
+// metrics, which must see the same *http.Request as the mux to read r.Pattern).
+func chain(logger *slog.Logger, mux http.Handler) http.Handler {
 	return requestid.Middleware(accessLog(logger, recoverPanics(logger, mux)))
 }

@@ -101,9 +101,9 @@ func openNATS(ctx context.Context, cfg config.Config, role Role, logger *slog.Lo
 	defer cancel()
 	rt.replicas = 1
 	if rt.srv == nil {
-		rt.replicas = bucketReplicas(octx, rt.nc, rt.js)
+		rt.replicas = bucketReplicas(octx, rt.nc, rt.js, natsAttemptTimeout)
 	}
-	if rt.buckets, err = kv.Open(octx, rt.js, kv.Options{Replicas: rt.replicas}); err != nil {
+	if rt.buckets, err = openBuckets(octx, rt.js, rt.replicas, logger); err != nil {
 		return nil, err
 	}
 	logger.Info("nats ready", "embedded", rt.srv != nil, "server", serverLabel(rt), "replicas", rt.replicas)
@@ -115,9 +115,11 @@ func openNATS(ctx context.Context, cfg config.Config, role Role, logger *slog.Lo
 // R3 when the server is part of a cluster that has announced at least three servers, R1
 // otherwise. A config knob (NINES_NATS_REPLICAS) would be more explicit; this works
 // without one.
-func bucketReplicas(ctx context.Context, nc *nats.Conn, js jetstream.JetStream) int {
-	if h, err := js.KeyValue(ctx, kv.DefaultPrefix+"_"+kv.SessionsSuffix); err == nil {
-		if st, err := h.Status(ctx); err == nil {
+func bucketReplicas(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, timeout time.Duration) int {
+	lctx, cancel := context.WithTimeout(ctx, timeout) // a cluster still electing drops the request
+	defer cancel()
+	if h, err := js.KeyValue(lctx, kv.DefaultPrefix+"_"+kv.SessionsSuffix); err == nil {
+		if st, err := h.Status(lctx); err == nil {
 			if s, ok := st.(*jetstream.KeyValueBucketStatus); ok && s.StreamInfo().Config.Replicas > 0 {
 				return s.StreamInfo().Config.Replicas
 			}

@@ -14,11 +14,12 @@ const (
 	RoleLogin  Role = "login"
 	RoleAdmin  Role = "admin"
 	RoleWorker Role = "worker"
+	RoleNATS   Role = "nats"
 	RoleEdge   Role = "edge"
 )
 
 // Roles lists every role name, in the order the CLI shows them.
-var Roles = []Role{RoleAll, RoleLogin, RoleAdmin, RoleWorker, RoleEdge}
+var Roles = []Role{RoleAll, RoleLogin, RoleAdmin, RoleWorker, RoleNATS, RoleEdge}
 
 // roleRunner runs one role until ctx is cancelled.
 type roleRunner func(ctx context.Context, o Options) error
@@ -33,8 +34,10 @@ func runnerFor(r Role) (roleRunner, error) {
 		return runLogin, nil
 	case RoleWorker:
 		return runWorker, nil
+	case RoleNATS:
+		return runNATS, nil
 	case RoleEdge:
-		return nil, fmt.Errorf("role %q is not implemented yet in this version; use --role=all, admin, login or worker", r)
+		return nil, fmt.Errorf("role %q is not implemented yet in this version; use --role=all, admin, login, worker or nats", r)
 	}
 	return nil, fmt.Errorf("unknown role %q", r)
 }

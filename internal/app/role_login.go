@@ -82,14 +82,16 @@ func runLogin(ctx context.Context, o Options) (err error) {
 	if err != nil {
 		return fmt.Errorf("login surface: %w", err)
 	}
-	return serveHTTP(ctx, o, cfg, h, mux, ln, logger, "issuers", cfg.PublicURL+"/t/{tenant}")
+	h.commands = pub.Stats
+	handler := mountMetrics(mux, o.Role, cfg, metricsDeps{commands: pub, databases: rs.Health, lag: rs.ReplicaLag})
+	return serveHTTP(ctx, o, cfg, h, handler, ln, logger, "issuers", cfg.PublicURL+"/t/{tenant}")
 }
 
 // openCommands ensures the command stream and starts a publisher whose spool lives in
 // the data directory. Close it after HTTP has drained and before NATS closes.
 func openCommands(ctx context.Context, cfg config.Config, nrt *natsRuntime, logger *slog.Logger) (*bus.Publisher, error) {
-	if _, err := bus.EnsureStream(ctx, nrt.js, bus.Options{Replicas: nrt.replicas}); err != nil {
-		return nil, fmt.Errorf("command stream: %w", err)
+	if err := ensureCommandStream(ctx, nrt, logger); err != nil {
+		return nil, err
 	}
 	pub, err := bus.NewPublisher(bus.Config{JS: nrt.js, SpoolDir: filepath.Join(cfg.DataDir, spoolDirName), Logger: logger})
 	if err != nil {

@@ -17,6 +17,8 @@ import (
 	"github.com/ninesid/nines/internal/config"
 	"github.com/ninesid/nines/internal/kv"
 	"github.com/ninesid/nines/internal/password"
+	"github.com/ninesid/nines/internal/readonly"
+	"github.com/ninesid/nines/internal/readonly/replicas"
 )
 
 // HTTP server limits. WriteTimeout bounds a whole response, so it must exceed the
@@ -91,6 +93,21 @@ func serve(ctx context.Context, o Options, spec serveSpec) (err error) {
 	}
 	bucketsOpened(buckets)
 
+	// Read-only mode of the admin API (ARCHITECTURE §1, §6); ro stays nil without it.
+	var ro *readonly.Mode
+	var replicaReads func() admin.Store
+	if spec.admin {
+		var closeReplicas func()
+		if ro, replicaReads, closeReplicas, err = openReadOnly(ctx, cfg, b, nrt, logger); err != nil {
+			return err
+		}
+		defer closeReplicas()
+		roCtx, stopRO := context.WithCancel(ctx)
+		roDone := make(chan struct{})
+		go func() { defer close(roDone); ro.Run(roCtx) }()
+		defer func() { stopRO(); <-roDone }() // before NATS closes: defers run in reverse
+	}
+
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -117,6 +134,9 @@ func serve(ctx context.Context, o Options, spec serveSpec) (err error) {
 
 	h := &health{role: o.Role, region: cfg.Region, cluster: cfg.Cluster, zone: cfg.Zone, databases: b.Health,
 		nats: nrt.healthCheck(), loginNeedsNATS: spec.nats} // the login surface is mounted with NATS
+	if ro != nil {
+		h.mode = ro.State
+	}
 	mux := http.NewServeMux()
 	h.mount(mux)
 	// One hasher per process, so the bound on concurrent argon2id hashing holds for the
@@ -129,6 +149,8 @@ func serve(ctx context.Context, o Options, spec serveSpec) (err error) {
 			KEK:       kek,
 			PublicURL: cfg.PublicURL,
 			Logger:    logger,
+			ReadOnly:  ro,
+			Replica:   replicaReads,
 		}
 		if wrk != nil {
 			ac.DeadLetters = wrk.w.DLQ()
@@ -150,14 +172,59 @@ func serve(ctx context.Context, o Options, spec serveSpec) (err error) {
 			return fmt.Errorf("login surface: %w", err)
 		}
 	}
-	return serveHTTP(ctx, o, cfg, h, mux, ln, logger, "admin_api", adminURL)
+	handler := mountMetrics(mux, o.Role, cfg, metricsDeps{commands: pub, worker: wrk, databases: b.Health, lag: replicaLag(b)})
+	if pub != nil {
+		h.commands = pub.Stats
+	}
+	return serveHTTP(ctx, o, cfg, h, handler, ln, logger, "admin_api", adminURL)
+}
+
+// openReadOnly builds the admin API's read-only mode: the explicit switch in the NATS
+// KV control bucket when the process has NATS (shared by every admin process), else in
+// memory; automatic while the PostgreSQL primary is unreachable (never on the embedded
+// SQLite, which has no primary to lose); in read-only mode, admin reads on a healthy
+// replica when there are replicas. closeReplicas closes their pools.
+func openReadOnly(ctx context.Context, cfg config.Config, b backend, nrt *natsRuntime,
+	logger *slog.Logger) (_ *readonly.Mode, reads func() admin.Store, closeReplicas func(), _ error) {
+	rc := readonly.Config{Logger: logger}
+	if nrt != nil {
+		// A fresh cluster may drop or leave unanswered a bucket creation (nats_open.go):
+		// retry, bounded, like the other buckets.
+		octx, cancel := context.WithTimeout(ctx, natsOpenTimeout)
+		err := retryNATS(octx, "read-only control bucket", logger, func(ctx context.Context) (err error) {
+			rc.Control, err = readonly.OpenControl(ctx, nrt.js, "", nrt.replicas)
+			return err
+		})
+		cancel()
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("read-only switch: %w", err)
+		}
+	}
+	closeReplicas = func() {}
+	if !cfg.Embedded() {
+		rc.PrimaryHealthy = readonly.PrimaryHealthy(b.Health)
+		if len(cfg.ReplicaURLs) > 0 {
+			rs, err := replicas.Open(cfg.ReplicaURLs, b.Health)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			closeReplicas = func() { _ = rs.Close() }
+			reads = func() admin.Store {
+				if st := rs.Healthy(); st != nil {
+					return st
+				}
+				return nil // not a nil *sqlstore.Store in a non-nil interface
+			}
+		}
+	}
+	return readonly.New(rc), reads, closeReplicas, nil
 }
 
 // serveHTTP serves mux on ln until ctx is cancelled, then shuts down gracefully (not
 // ready → ShutdownDelay → drain within ShutdownTimeout). Readiness turns on after the
 // start line is logged, so whoever sees /readyz 200 finds the line; attrs are added to
 // that line.
-func serveHTTP(ctx context.Context, o Options, cfg config.Config, h *health, mux *http.ServeMux,
+func serveHTTP(ctx context.Context, o Options, cfg config.Config, h *health, mux http.Handler,
 	ln net.Listener, logger *slog.Logger, attrs ...any) error {
 	srv := newHTTPServer(ctx, logger, chain(logger, mux))
 	g, gctx := errgroup.WithContext(ctx)

@@ -58,8 +58,8 @@ func runWorker(ctx context.Context, o Options) (err error) {
 		return err
 	}
 	defer func() { err = errors.Join(err, nrt.close(logger)) }()
-	if _, err := bus.EnsureStream(ctx, nrt.js, bus.Options{Replicas: nrt.replicas}); err != nil {
-		return fmt.Errorf("command stream: %w", err)
+	if err := ensureCommandStream(ctx, nrt, logger); err != nil {
+		return err
 	}
 	wrk := startWorker(ctx, nrt, b.Store(), logger)
 	defer func() { err = errors.Join(err, wrk.stop()) }()
@@ -73,5 +73,6 @@ func runWorker(ctx context.Context, o Options) (err error) {
 		nats: nrt.healthCheck()}
 	mux := http.NewServeMux()
 	h.mount(mux)
-	return serveHTTP(ctx, o, cfg, h, mux, ln, logger)
+	handler := mountMetrics(mux, o.Role, cfg, metricsDeps{worker: wrk, databases: b.Health, lag: replicaLag(b)})
+	return serveHTTP(ctx, o, cfg, h, handler, ln, logger)
 }

@@ -20,6 +20,12 @@ type Config struct {
 	ReplicaURLs []string `name:"replica-urls" env:"NINES_REPLICA_URLS" sep:"," help:"Comma-separated PostgreSQL read replicas; needs --database-url."`
 	NATSURL     string   `name:"nats-url" env:"NINES_NATS_URL" help:"NATS server URLs (nats:// or tls://, comma-separated). Empty: an embedded server with its store under <data dir>/nats."`
 
+	NATSName          string   `name:"nats-name" env:"NINES_NATS_NAME" help:"--role=nats only: this member's server name, unique in the NATS cluster (DNS label)."`
+	NATSClusterName   string   `name:"nats-cluster-name" env:"NINES_NATS_CLUSTER_NAME" help:"--role=nats only: the NATS cluster's name, the same on every member (DNS label). Default: nines."`
+	NATSListen        string   `name:"nats-listen" env:"NINES_NATS_LISTEN" help:"--role=nats only: host:port for NATS clients. Default: the host of --http-addr, port 4222."`
+	NATSClusterListen string   `name:"nats-cluster-listen" env:"NINES_NATS_CLUSTER_LISTEN" help:"--role=nats only: host:port for routes from the other members. Default: the host of --http-addr, port 6222."`
+	NATSRoutes        []string `name:"nats-routes" env:"NINES_NATS_ROUTES" sep:"," help:"--role=nats only: comma-separated route addresses (host:port or nats-route://host:port) of the cluster's members; listing this member too is fine."`
+
 	TrustedProxies []string `name:"trusted-proxies" env:"NINES_TRUSTED_PROXIES" sep:"," help:"Comma-separated IP addresses and CIDR prefixes of the proxies in front of nines (the edge, load balancers) whose X-Forwarded-For is believed for the client address. Empty: the TCP peer is the client."`
 
 	BootstrapAdminToken Secret `name:"bootstrap-admin-token" env:"NINES_BOOTSTRAP_ADMIN_TOKEN" help:"A global admin API token (at least 32 characters) ensured at start. Empty: one is generated on first start and printed once."`
@@ -42,6 +48,11 @@ type Config struct {
 	// replicas (NINES_REPLICA_URLS, never NINES_DATABASE_URL), keeps its state in an
 	// external NATS and must share the deployment's KEK.
 	ReplicaOnly bool `kong:"-"`
+
+	// NATSNode is set for the nats role before Validate: the process is one member of a
+	// NATS JetStream cluster and nothing else. The NINES_NATS_NAME, _CLUSTER_NAME,
+	// _LISTEN, _CLUSTER_LISTEN and _ROUTES settings are valid only then.
+	NATSNode bool `kong:"-"`
 
 	kek              []byte         // decoded key-encryption key, set by Validate
 	trustedProxies   []netip.Prefix // parsed TrustedProxies, set by Validate

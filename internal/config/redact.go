@@ -41,7 +41,10 @@ func (c *Config) LogValue() slog.Value {
 		replicas[i] = RedactURL(u)
 	}
 	database := "sqlite:" + c.SQLitePath()
-	if !c.Embedded() {
+	switch {
+	case c.NATSNode:
+		database = "" // the nats role opens no database
+	case !c.Embedded():
 		database = RedactURL(c.DatabaseURL)
 	}
 	return slog.GroupValue(

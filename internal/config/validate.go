@@ -83,6 +83,7 @@ func (c *Config) Validate() error {
 	c.validateStorage(&ps)
 	c.validateSecrets(&ps)
 	c.validateOperations(&ps)
+	c.validateNATSNode(&ps)
 	ps = append(ps, unknownEnv(c.environ())...)
 	return ps.Err()
 }

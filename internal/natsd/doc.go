@@ -8,6 +8,9 @@
 // of nats-server's published vulnerabilities were), never install signal handlers, and
 // never log message payloads.
 //
-// A cluster of several embedded servers (routes between nines processes) is not built
-// yet; Options leaves room for it.
+// With Options.Cluster the server is one member of a JetStream cluster: it listens for
+// routes from its peers and dials theirs (`nines serve --role=nats`, three members on
+// one machine for a local topology). It never enables route or client authentication
+// or TLS: such a cluster belongs on loopback or a private network. In production, run
+// NATS as its own cluster.
 package natsd

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -29,8 +31,13 @@ type Options struct {
 	// Listen is a host:port for NATS clients ("127.0.0.1:0" picks a free port); empty
 	// opens no TCP listener and only Connect reaches the server.
 	Listen string
-	// ServerName names the server in logs and, later, in a cluster (default "nines").
+	// ServerName names the server in logs and in a cluster (default "nines"). Every
+	// member of a cluster needs its own: JetStream places replicas by server name.
 	ServerName string
+	// Cluster, when its Name is set, makes the server one member of a JetStream
+	// cluster: it listens for routes from its peers and dials theirs. The zero value
+	// runs a single server that opens no cluster port.
+	Cluster Cluster
 	// Logger receives the server's log (default slog.Default()).
 	Logger *slog.Logger
 	// MaxStore and MaxMemory bound JetStream's file and memory storage in bytes
@@ -40,6 +47,21 @@ type Options struct {
 	// recovering the file store (default DefaultStartTimeout; ctx may end it earlier).
 	StartTimeout time.Duration
 }
+
+// Cluster is the clustering of one server (Options.Cluster).
+type Cluster struct {
+	// Name is the cluster's name, the same on every member.
+	Name string
+	// Listen is the host:port this member accepts routes on ("127.0.0.1:0" picks a free
+	// port; read it back with ClusterURL). Required with Name.
+	Listen string
+	// Routes are the peers' route URLs (nats-route://host:port, or host:port). Listing
+	// every member, this one included, is fine: a server ignores a route to itself.
+	// The server keeps dialling a peer that is down.
+	Routes []string
+}
+
+func (c Cluster) enabled() bool { return c.Name != "" }
 
 // Server is a running embedded NATS server.
 type Server struct {
@@ -77,7 +99,11 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		SyncAlways:         true, // the default fsyncs every 2 minutes
 		NoSigs:             true,
 		DontListen:         o.Listen == "",
-		// No HTTP monitor, WebSocket, MQTT, leafnode or cluster listener: their ports stay 0.
+		// No HTTP monitor, WebSocket, MQTT or leafnode listener: their ports stay 0. The
+		// cluster listener only with Options.Cluster.
+	}
+	if err := clusterOptions(sopts, o.Cluster); err != nil {
+		return nil, err
 	}
 	if o.Listen != "" {
 		host, port, err := splitListen(o.Listen)
@@ -126,6 +152,63 @@ func waitReady(ctx context.Context, ns *server.Server, logs *slogAdapter, timeou
 	return fmt.Errorf("not ready after %s", timeout)
 }
 
+// clusterOptions sets the route listener and the peers of a cluster member.
+func clusterOptions(sopts *server.Options, c Cluster) error {
+	if !c.enabled() {
+		if c.Listen != "" || len(c.Routes) > 0 {
+			return errors.New("natsd: cluster listen or routes without a cluster name")
+		}
+		return nil
+	}
+	if c.Listen == "" {
+		return errors.New("natsd: a cluster member needs a cluster listen address")
+	}
+	host, port, err := splitListen(c.Listen)
+	if err != nil {
+		return err
+	}
+	routes, err := RouteURLs(c.Routes)
+	if err != nil {
+		return err
+	}
+	sopts.Cluster = server.ClusterOpts{
+		Name: c.Name,
+		Host: host,
+		Port: port,
+	}
+	// Explicit routes are dialled forever, every second, so a member restarted or
+	// started later joins without help.
+	sopts.Routes = routes
+	return nil
+}
+
+// RouteURLs parses peers' route addresses: nats-route://host:port, nats://host:port or
+// a bare host:port (read as nats-route://). Every entry needs a host and a port.
+func RouteURLs(list []string) ([]*url.URL, error) {
+	var out []*url.URL
+	for _, r := range list {
+		r = strings.TrimSpace(r)
+		if r == "" {
+			continue
+		}
+		if !strings.Contains(r, "://") {
+			r = "nats-route://" + r
+		}
+		u, err := url.Parse(r)
+		if err != nil {
+			return nil, fmt.Errorf("natsd: route %q: not a URL", r)
+		}
+		if u.Scheme != "nats-route" && u.Scheme != "nats" {
+			return nil, fmt.Errorf("natsd: route %q: scheme must be nats-route:// or nats://", r)
+		}
+		if _, _, err := splitListen(u.Host); err != nil || u.Hostname() == "" || u.Port() == "" || u.Port() == "0" {
+			return nil, fmt.Errorf("natsd: route %q: needs host:port", r)
+		}
+		out = append(out, u)
+	}
+	return out, nil
+}
+
 func splitListen(addr string) (string, int, error) {
 	host, ps, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -160,6 +243,50 @@ func (s *Server) ClientURL() string {
 		return ""
 	}
 	return "nats://" + a.String()
+}
+
+// ClusterURL is the nats-route:// URL peers dial to reach this member, or "" when the
+// server is not clustered.
+func (s *Server) ClusterURL() string {
+	a := s.ns.ClusterAddr()
+	if a == nil {
+		return ""
+	}
+	return "nats-route://" + a.String()
+}
+
+// Name is the server's name.
+func (s *Server) Name() string { return s.name }
+
+// ClusterState is what a member knows of its JetStream cluster.
+type ClusterState struct {
+	JetStream bool   `json:"jetstream"`         // JetStream is enabled on this server
+	Clustered bool   `json:"clustered"`         // this server is a cluster member
+	Name      string `json:"cluster,omitempty"` // the cluster's name
+	Leader    string `json:"meta_leader"`       // server name of the meta leader; "" while there is none
+	Peers     int    `json:"peers"`             // cluster size as this server knows it
+	Routes    int    `json:"routes"`            // route connections open to peers
+	Current   bool   `json:"current"`           // this server's meta log is caught up with the leader's
+}
+
+// State reports JetStream and cluster membership as this server sees it. A cluster can
+// place and serve replicated streams only while it has a meta leader.
+func (s *Server) State() ClusterState {
+	st := ClusterState{JetStream: s.ns.JetStreamEnabled(), Clustered: s.ns.JetStreamIsClustered(),
+		Name: s.ns.ClusterName(), Routes: s.ns.NumRoutes(), Current: s.ns.JetStreamIsCurrent()}
+	if !st.JetStream {
+		return st
+	}
+	info, err := s.ns.Jsz(nil)
+	if err != nil || info == nil {
+		return st
+	}
+	if m := info.Meta; m != nil {
+		st.Leader, st.Peers = m.Leader, m.Size
+	} else if !st.Clustered {
+		st.Leader, st.Peers = s.name, 1
+	}
+	return st
 }
 
 // Shutdown stops the server and waits until it has stopped and flushed its store.

@@ -103,6 +103,9 @@ var (
 // back is not reported down for one more interval.
 func (s *server) check(ctx context.Context) error {
 	inRecovery, err := s.inRecovery(ctx)
+	if err != nil || !s.standby || !inRecovery {
+		s.lag.Store(nil) // unknown: no answer, or not a standby whose replay could lag
+	}
 	switch {
 	case err != nil:
 		return err
@@ -114,11 +117,18 @@ func (s *server) check(ctx context.Context) error {
 	return nil
 }
 
+// probeQuery asks whether the server is in recovery and, on a standby, how far its
+// replay is behind: the age of the newest transaction it replayed, and the WAL received
+// but not replayed yet. Both are null on a primary, and the age is null on a standby
+// that has replayed no transaction since it started. One round trip: the probe runs
+// every 250ms on every server.
+const probeQuery = `SELECT pg_is_in_recovery(),
+	extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8,
+	pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::float8`
+
 func (s *server) inRecovery(ctx context.Context) (bool, error) {
-	const q = `SELECT pg_is_in_recovery()`
-	var in bool
 	if s.probeConn != nil {
-		if err := s.probeConn.QueryRow(ctx, q).Scan(&in); err == nil {
+		if in, err := s.query(ctx, s.probeConn); err == nil {
 			return in, nil
 		}
 		s.closeProbe()
@@ -127,11 +137,34 @@ func (s *server) inRecovery(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if err := conn.QueryRow(ctx, q).Scan(&in); err != nil {
+	in, err := s.query(ctx, conn)
+	if err != nil {
 		_ = conn.Close(context.Background())
 		return false, err
 	}
 	s.probeConn = conn
+	return in, nil
+}
+
+// query runs probeQuery on conn and records a standby's lag.
+func (s *server) query(ctx context.Context, conn *pgx.Conn) (bool, error) {
+	var (
+		in      bool
+		age     *float64
+		backlog *float64
+	)
+	if err := conn.QueryRow(ctx, probeQuery).Scan(&in, &age, &backlog); err != nil {
+		return false, err
+	}
+	if in && age != nil {
+		l := Lag{Database: s.name, Known: true, Seconds: max(*age, 0), At: time.Now()}
+		if backlog != nil {
+			l.ReplayBacklogBytes = max(*backlog, 0)
+		}
+		s.lag.Store(&l)
+	} else {
+		s.lag.Store(nil)
+	}
 	return in, nil
 }
 

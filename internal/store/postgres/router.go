@@ -25,7 +25,8 @@ type server struct {
 	standby bool // what pg_is_in_recovery() must answer: true for a replica
 
 	probeCfg  *pgx.ConnConfig
-	probeConn *pgx.Conn // used by one probe at a time: probes of a server never overlap
+	probeConn *pgx.Conn           // used by one probe at a time: probes of a server never overlap
+	lag       atomic.Pointer[Lag] // a standby's replay lag at the last probe; nil: unknown
 }
 
 // router is the sqlstore.ReadRouter over the replicas: round robin over the healthy
