@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"github.com/ninesid/nines/internal/bus"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -40,7 +41,7 @@ func TestWorkerEventsAndDeadLetters(t *testing.T) {
 		t.Fatal(err)
 	}
 	const prefix = "e2e"
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: worker.StreamName(prefix),
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: bus.StreamName(prefix),
 		Subjects: []string{prefix + ".cmd.>"}, Retention: jetstream.WorkQueuePolicy,
 		Storage: jetstream.FileStorage, Duplicates: 10 * time.Minute}); err != nil {
 		t.Fatal(err)

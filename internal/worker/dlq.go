@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ninesid/nines/internal/bus"
 	"strconv"
 	"strings"
 	"time"
@@ -61,7 +62,7 @@ func (q *DLQ) subjects() string { return q.prefix + ".dlq.>" }
 // stream's, which the bus created.
 func (q *DLQ) Ensure(ctx context.Context) error {
 	replicas := 1
-	if s, err := q.js.Stream(ctx, StreamName(q.prefix)); err == nil {
+	if s, err := q.js.Stream(ctx, bus.StreamName(q.prefix)); err == nil {
 		replicas = s.CachedInfo().Config.Replicas
 	}
 	_, err := q.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"github.com/ninesid/nines/internal/bus"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -77,7 +78,7 @@ func newEnv(t testing.TB) *env {
 		t.Fatal(err)
 	}
 	// The settings of bus.StreamConfig: a file-backed work queue with a dedupe window.
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: StreamName(testPrefix),
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: bus.StreamName(testPrefix),
 		Subjects: []string{testPrefix + ".cmd.>"}, Retention: jetstream.WorkQueuePolicy,
 		Storage: jetstream.FileStorage, Discard: jetstream.DiscardNew, Duplicates: 10 * time.Minute}); err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"github.com/ninesid/nines/internal/bus"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -65,7 +66,7 @@ func (s *switchStore) attempted() int {
 // consumerInfo is the worker's durable consumer as the broker sees it.
 func (e *env) consumerInfo() *jetstream.ConsumerInfo {
 	e.t.Helper()
-	c, err := e.js.Consumer(context.Background(), StreamName(testPrefix), DefaultDurable)
+	c, err := e.js.Consumer(context.Background(), bus.StreamName(testPrefix), DefaultDurable)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/ninesid/nines/internal/bus"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -121,9 +122,6 @@ func (w *Worker) Stats() Stats {
 		DeadLettered: w.dead.Load(), StoreWaits: w.storeWaits.Load()}
 }
 
-// StreamName is the commands stream of prefix.
-func StreamName(prefix string) string { return prefix + "_commands" }
-
 // consumerConfig is the durable pull consumer. The server's MaxDeliver is two above the
 // worker's: the worker dead-letters at its own count, and the spare deliveries make sure
 // a worker that dies during the last attempt (or fails to reach the dead-letter stream)
@@ -142,7 +140,7 @@ func (w *Worker) consumerConfig() jetstream.ConsumerConfig {
 		AckWait:       w.ackWait,
 		MaxDeliver:    w.maxDeliver + 2,
 		BackOff:       backoff,
-		FilterSubject: w.prefix + ".cmd.>",
+		FilterSubject: bus.SubjectFilter(w.prefix),
 		MaxAckPending: 4 * DefaultBatch,
 	}
 }
@@ -166,11 +164,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err := w.dlq.Ensure(ctx); err != nil {
 		return err
 	}
-	cons, err := w.js.CreateOrUpdateConsumer(ctx, StreamName(w.prefix), w.consumerConfig())
+	cons, err := w.js.CreateOrUpdateConsumer(ctx, bus.StreamName(w.prefix), w.consumerConfig())
 	if err != nil {
-		return fmt.Errorf("worker: consumer %s on %s: %w", w.durable, StreamName(w.prefix), err)
+		return fmt.Errorf("worker: consumer %s on %s: %w", w.durable, bus.StreamName(w.prefix), err)
 	}
-	w.log.InfoContext(ctx, "worker consuming", "stream", StreamName(w.prefix), "consumer", w.durable,
+	w.log.InfoContext(ctx, "worker consuming", "stream", bus.StreamName(w.prefix), "consumer", w.durable,
 		"max_deliver", w.maxDeliver)
 	for ctx.Err() == nil {
 		held, err := w.consume(ctx, cons)

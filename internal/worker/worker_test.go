@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/ninesid/nines/internal/bus"
 	"strings"
 	"testing"
 	"time"
@@ -92,7 +93,7 @@ func TestDuplicateDelivery(t *testing.T) {
 // pending is how many messages the commands stream still holds.
 func (e *env) pending() uint64 {
 	e.t.Helper()
-	s, err := e.js.Stream(context.Background(), StreamName(testPrefix))
+	s, err := e.js.Stream(context.Background(), bus.StreamName(testPrefix))
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -271,7 +272,7 @@ func TestConsumer(t *testing.T) {
 	e.start(New(cfg))
 	var info *jetstream.ConsumerInfo
 	e.waitFor("the consumer", func() bool {
-		c, err := e.js.Consumer(context.Background(), StreamName(testPrefix), DefaultDurable)
+		c, err := e.js.Consumer(context.Background(), bus.StreamName(testPrefix), DefaultDurable)
 		if err != nil {
 			return false
 		}
