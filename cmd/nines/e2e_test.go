@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -13,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ninesid/nines/internal/testenv"
 )
 
 // buildBinary builds ./cmd/nines once per test binary run.
@@ -71,44 +72,16 @@ func cleanEnv(extra ...string) []string {
 	return append(env, extra...)
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// lockedBuffer collects a child's output while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestServeBinary runs the built binary the way a newcomer does: `nines serve` with no
 // flags in an empty directory, waits for /readyz, sends SIGTERM and expects exit 0.
 func TestServeBinary(t *testing.T) {
 	bin := binary(t)
 	wd := t.TempDir()
-	addr := freePort(t)
+	addr := testenv.FreeAddr(t)
 	cmd := exec.Command(bin, "serve")
 	cmd.Dir = wd
 	cmd.Env = cleanEnv("NINES_HTTP_ADDR=" + addr)
-	var stdout, stderr lockedBuffer
+	var stdout, stderr testenv.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package admin
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -11,7 +10,6 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,29 +19,13 @@ import (
 	"github.com/ninesid/nines/internal/requestid"
 	"github.com/ninesid/nines/internal/store/sqlite"
 	"github.com/ninesid/nines/internal/store/sqlstore"
+
+	"github.com/ninesid/nines/internal/testenv"
 )
 
 // cheapHasher is argon2id at toy cost, so tests spend their time on the API.
 func cheapHasher() *password.Hasher {
 	return password.New(password.Config{Params: password.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 32}})
-}
-
-// lockedBuffer collects log output written from handler goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // env is an admin API on a fresh SQLite database in a temporary directory, with one
@@ -53,7 +35,7 @@ type env struct {
 	store *sqlstore.Store
 	h     http.Handler
 	root  string
-	logs  *lockedBuffer
+	logs  *testenv.Buffer
 	kek   []byte
 }
 
@@ -70,7 +52,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	if err := b.Migrate(ctx); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
-	e := &env{t: t, store: b.Store(), logs: &lockedBuffer{}}
+	e := &env{t: t, store: b.Store(), logs: &testenv.Buffer{}}
 	e.kek = make([]byte, keys.KEKSize)
 	_, _ = rand.Read(e.kek)
 	cfg := Config{Store: e.store, Passwords: cheapHasher(), KEK: e.kek, PublicURL: "https://id.example.com/",

@@ -12,6 +12,8 @@ import (
 	"github.com/ninesid/nines/internal/requestid"
 	"github.com/ninesid/nines/internal/store/pgtest"
 	"github.com/ninesid/nines/internal/store/postgres"
+
+	"github.com/ninesid/nines/internal/testenv"
 )
 
 // newPGEnv is newEnv on a real PostgreSQL primary. PostgreSQL refuses bytes SQLite
@@ -28,7 +30,7 @@ func newPGEnv(t *testing.T) *env {
 	if err := b.Migrate(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, store: b.Store(), logs: &lockedBuffer{}}
+	e := &env{t: t, store: b.Store(), logs: &testenv.Buffer{}}
 	e.kek = make([]byte, keys.KEKSize)
 	_, _ = rand.Read(e.kek)
 	mux := http.NewServeMux()

@@ -11,30 +11,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ninesid/nines/internal/config"
+
+	"github.com/ninesid/nines/internal/testenv"
 )
-
-// syncBuffer is a bytes.Buffer safe for the server's goroutines and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // testConfig is a valid embedded-default config listening on a free loopback port.
 func testConfig(t *testing.T, dataDir string) config.Config {
@@ -56,8 +39,8 @@ func testConfig(t *testing.T, dataDir string) config.Config {
 type running struct {
 	addr    string
 	base    string
-	console *syncBuffer
-	log     *syncBuffer
+	console *testenv.Buffer
+	log     *testenv.Buffer
 	cancel  context.CancelFunc
 	done    chan error
 	stopped bool
@@ -75,7 +58,7 @@ func (r *running) stop(t *testing.T) error {
 func start(t *testing.T, o Options) *running {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{console: &syncBuffer{}, log: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	r := &running{console: &testenv.Buffer{}, log: &testenv.Buffer{}, cancel: cancel, done: make(chan error, 1)}
 	o.Console, o.Log = r.console, r.log
 	if o.Role == "" {
 		o.Role = RoleAll

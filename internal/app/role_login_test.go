@@ -26,6 +26,8 @@ import (
 	"github.com/ninesid/nines/internal/config"
 	"github.com/ninesid/nines/internal/natsd"
 	"github.com/ninesid/nines/internal/store/pgtest"
+
+	"github.com/ninesid/nines/internal/testenv"
 )
 
 // Bounded polling of the login role tests: at most loginPolls × loginPollEvery per wait.
@@ -418,7 +420,7 @@ func TestLoginRoleRefusesThePrimary(t *testing.T) {
 			cfg := base
 			cfg.DataDir = filepath.Join(t.TempDir(), "login")
 			tt.modify(&cfg)
-			var log syncBuffer
+			var log testenv.Buffer
 			err := Run(t.Context(), Options{Config: cfg, Role: RoleLogin, Log: &log, Console: &log})
 			if !errors.Is(err, ErrUsage) {
 				t.Fatalf("Run = %v; want a usage error\nlog:\n%s", err, log.String())

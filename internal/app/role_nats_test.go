@@ -15,6 +15,8 @@ import (
 
 	"github.com/ninesid/nines/internal/config"
 	"github.com/ninesid/nines/internal/kv"
+
+	"github.com/ninesid/nines/internal/testenv"
 )
 
 // natsRoleConfig is a nats member's configuration as `serve --role=nats` validates it:
@@ -151,7 +153,7 @@ func TestNATSRole(t *testing.T) {
 // TestNATSRoleRefusesAnUnvalidatedConfig: runNATS needs the configuration validated
 // for the role (it is a usage error otherwise, never a half-configured server).
 func TestNATSRoleRefusesAnUnvalidatedConfig(t *testing.T) {
-	err := Run(t.Context(), Options{Config: testConfig(t, t.TempDir()), Role: RoleNATS, Log: &syncBuffer{}})
+	err := Run(t.Context(), Options{Config: testConfig(t, t.TempDir()), Role: RoleNATS, Log: &testenv.Buffer{}})
 	if !errors.Is(err, ErrUsage) {
 		t.Fatalf("Run = %v, want a usage error", err)
 	}

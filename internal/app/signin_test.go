@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"html"
 	"io"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -28,6 +27,8 @@ import (
 
 	"github.com/ninesid/nines/internal/apply"
 	"github.com/ninesid/nines/internal/config"
+
+	"github.com/ninesid/nines/internal/testenv"
 )
 
 // signinYAML is the tenant of the acceptance test; %[1]s is the relying party's base URL.
@@ -393,7 +394,7 @@ func TestSignInExample(t *testing.T) {
 	}
 
 	r := startSignin(t)
-	rpURL := "http://" + freeLoopbackAddr(t)
+	rpURL := "http://" + testenv.FreeAddr(t)
 	secret := applyTenant(t, r.base, rpURL)
 	home := runExample(t, bin, "NINES_CLIENT_SECRET="+secret, "-issuer", r.base+"/t/acme", "-url", rpURL)
 
@@ -426,19 +427,6 @@ func TestSignInExample(t *testing.T) {
 	}
 }
 
-// freeLoopbackAddr returns a loopback address with a port that was free a moment ago.
-// The example must bind it itself; another process taking it first fails the test
-// loudly (the example exits), it cannot pass wrongly.
-func freeLoopbackAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // runExample starts the example binary with only env in its environment and returns
 // its home page URL once it listens: it logs "open <url>" after it has bound its port.
 func runExample(t *testing.T, bin, env string, args ...string) string {
@@ -452,7 +440,7 @@ func runExample(t *testing.T, bin, env string, args ...string) string {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	log, copied := &syncBuffer{}, make(chan struct{})
+	log, copied := &testenv.Buffer{}, make(chan struct{})
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		<-copied

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"testing"
 	"time"
@@ -15,6 +14,8 @@ import (
 
 	"github.com/ninesid/nines/internal/kv"
 	"github.com/ninesid/nines/internal/kv/kvtest"
+
+	"github.com/ninesid/nines/internal/testenv"
 )
 
 // startCluster starts three JetStream servers routed together on loopback (a test
@@ -30,7 +31,7 @@ func startCluster(t testing.TB) jetstream.JetStream {
 		}
 	})
 	// Routes must be configured on every server, so the cluster ports are picked first.
-	ports := freePorts(t, 3)
+	ports := testenv.FreePorts(t, 3)
 	var routes []*url.URL
 	for _, p := range ports {
 		routes = append(routes, &url.URL{Scheme: "nats", Host: fmt.Sprintf("127.0.0.1:%d", p)})
@@ -82,25 +83,6 @@ func startCluster(t testing.TB) jetstream.JetStream {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return js
-}
-
-// freePorts returns n loopback ports that were free a moment ago.
-func freePorts(t testing.TB, n int) []int {
-	t.Helper()
-	var ports []int
-	var ls []net.Listener
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		l.Close()
-	}
-	return ports
 }
 
 // TestNATSClusterR3 runs the suite on R3 buckets of a three-server cluster, reached

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"runtime"
 	"strings"
 	"testing"
@@ -16,6 +15,8 @@ import (
 
 	"github.com/ninesid/nines/internal/kv"
 	"github.com/ninesid/nines/internal/natsd"
+
+	"github.com/ninesid/nines/internal/testenv"
 )
 
 // quiet is a logger that drops everything below error: three servers electing leaders
@@ -26,33 +27,13 @@ type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
-// freePorts returns n loopback ports that were free a moment ago. Routes name every
-// member, so the cluster ports are picked before any server starts.
-func freePorts(t testing.TB, n int) []int {
-	t.Helper()
-	var ports []int
-	var ls []net.Listener
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		l.Close()
-	}
-	return ports
-}
-
 // startCluster starts three members of cluster "c" in this process, each with its own
 // store, a loopback client port and a loopback route port, every one routed to all.
 // The servers start concurrently: a member waits for JetStream, which in a cluster
 // needs its peers.
 func startCluster(t *testing.T) []*natsd.Server {
 	t.Helper()
-	ports := freePorts(t, 3)
+	ports := testenv.FreePorts(t, 3)
 	var routes []string
 	for _, p := range ports {
 		routes = append(routes, fmt.Sprintf("127.0.0.1:%d", p))

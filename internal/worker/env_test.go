@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -25,29 +24,13 @@ import (
 	"github.com/ninesid/nines/internal/store/sqlstore"
 	"github.com/ninesid/nines/internal/tenant"
 	"github.com/ninesid/nines/internal/user"
+
+	"github.com/ninesid/nines/internal/testenv"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 const testPrefix = "t"
-
-// lockedBuffer collects log lines written by the worker's goroutine.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // env is an embedded NATS server with the commands stream, a migrated SQLite store with
 // one tenant and user, in temporary directories.
@@ -57,7 +40,7 @@ type env struct {
 	store *sqlstore.Store
 	tn    tenant.Tenant
 	u     user.User
-	logs  *lockedBuffer
+	logs  *testenv.Buffer
 }
 
 func newEnv(t testing.TB) *env {
@@ -91,7 +74,7 @@ func newEnv(t testing.TB) *env {
 	if err := b.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, js: js, store: b.Store(), logs: &lockedBuffer{}}
+	e := &env{t: t, js: js, store: b.Store(), logs: &testenv.Buffer{}}
 	e.tn, err = e.store.CreateTenant(ctx, tenant.Tenant{Slug: "acme", DisplayName: "Acme", Status: tenant.StatusActive})
 	if err != nil {
 		t.Fatal(err)

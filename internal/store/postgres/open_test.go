@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/ninesid/nines/internal/testenv"
 )
 
 func TestOpenRefusesSimpleProtocol(t *testing.T) {
@@ -70,7 +72,7 @@ func TestPrimaryDownReplicasServe(t *testing.T) {
 		pu.User = url.UserPassword("postgres", password)
 		return pu.String()
 	}
-	var logs syncBuffer
+	var logs testenv.Buffer
 	deadPrimary := withPassword(fmt.Sprintf("postgres://127.0.0.1:%d/%s", closedPort(t), db.Name))
 	replicas := []string{withPassword(db.ReplicaURLs[0]), withPassword(db.ReplicaURLs[1]),
 		withPassword(fmt.Sprintf("postgres://127.0.0.1:%d/%s", closedPort(t), db.Name))}

@@ -14,6 +14,8 @@ import (
 	"github.com/ninesid/nines/internal/store/pgtest"
 	"github.com/ninesid/nines/internal/tenant"
 	"github.com/ninesid/nines/internal/user"
+
+	"github.com/ninesid/nines/internal/testenv"
 )
 
 // TestOpenNeedsReplicasOrFallback: without replicas the Reader could only read the
@@ -144,7 +146,7 @@ func TestPrimaryDownIsUnavailable(t *testing.T) {
 // fallback the Reader is unavailable rather than loading a primary.
 func TestNonStandbyReplicaServesNoRead(t *testing.T) {
 	db := cluster.Cluster(t).NewDatabase(t)
-	var logs syncBuffer
+	var logs testenv.Buffer
 	b := open(t, Options{PrimaryURL: db.PrimaryURL, ReplicaURLs: []string{db.PrimaryURL},
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	ten, u := seedUser(t, b.Store())

@@ -10,6 +10,8 @@ import (
 
 	"github.com/ninesid/nines/internal/store"
 	"github.com/ninesid/nines/internal/store/pgtest"
+
+	"github.com/ninesid/nines/internal/testenv"
 )
 
 // acquires is how many connections each replica's pool has handed out: one per read.
@@ -109,7 +111,7 @@ func TestReplicaStoppedMidLoopCostsNoRead(t *testing.T) {
 func testStoppedMidLoop(t *testing.T, stop func(c *pgtest.Cluster, i int) error) {
 	c := cluster.Cluster(t)
 	db := c.NewDatabase(t)
-	var logs syncBuffer
+	var logs testenv.Buffer
 	b := open(t, Options{PrimaryURL: db.PrimaryURL, ReplicaURLs: db.ReplicaURLs,
 		ProbeInterval: 50 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	ten, u := seedUser(t, b.Store())

@@ -1,14 +1,12 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -16,6 +14,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ninesid/nines/internal/store"
+
+	"github.com/ninesid/nines/internal/testenv"
 )
 
 // These tests drive the router's logic with stand-in databases: fn never touches the
@@ -128,7 +128,7 @@ func matches(err, want error) bool {
 }
 
 func TestRouterSkipsDownReplicaAndLogsOnce(t *testing.T) {
-	var buf syncBuffer
+	var buf testenv.Buffer
 	r, names := fakeRouter(t, 2, false, slog.New(slog.NewTextHandler(&buf, nil)))
 	fail := map[string]error{"127.0.0.1:5001": errReset}
 	for range 10 {
@@ -144,24 +144,6 @@ func TestRouterSkipsDownReplicaAndLogsOnce(t *testing.T) {
 	if h[0].Healthy || !strings.Contains(h[0].Error, "connection reset") || !h[1].Healthy {
 		t.Errorf("health = %+v, want 5001 down with its error, 5002 up", h)
 	}
-}
-
-// syncBuffer is a bytes.Buffer for a logger written from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestHealthIgnoresStaleSuccess(t *testing.T) {
