@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -89,7 +90,7 @@ func (a *API) putReadOnly(c *call) error {
 		es.Add("enabled", "is required: true or false")
 	}
 	if len(in.Reason) > readonly.MaxReasonLen {
-		es.Add("reason", "must be at most 200 bytes")
+		es.Add("reason", fmt.Sprintf("must be at most %d bytes", readonly.MaxReasonLen))
 	}
 	if err := es.Err(); err != nil {
 		return err

@@ -87,7 +87,9 @@ func serve(ctx context.Context, o Options, spec serveSpec) (err error) {
 		if pub, err = openCommands(ctx, cfg, nrt, logger); err != nil {
 			return err
 		}
-		wrk = startWorker(ctx, nrt, b.Store(), logger)
+		if wrk, err = startWorker(ctx, nrt, b.Store(), logger); err != nil {
+			return err
+		}
 		defer func() { err = errors.Join(err, wrk.stop()) }()
 		defer pub.Close()
 	}

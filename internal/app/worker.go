@@ -20,14 +20,23 @@ type runningWorker struct {
 	done   chan error
 }
 
-// startWorker runs a worker that applies the command stream to st until stop. Its context
-// is not ctx's child: it must keep applying while HTTP drains, and stop only when told.
-func startWorker(ctx context.Context, nrt *natsRuntime, st *sqlstore.Store, logger *slog.Logger) *runningWorker {
+// startWorker prepares a worker (its consumer and dead-letter stream, retried like the
+// other NATS objects while a fresh cluster elects: a worker that cannot consume must not
+// let its process report ready), then runs it in the background, applying the command
+// stream to st until stop. Its context is not ctx's child: it must keep applying while
+// HTTP drains, and stop only when told.
+func startWorker(ctx context.Context, nrt *natsRuntime, st *sqlstore.Store, logger *slog.Logger) (*runningWorker, error) {
 	w := worker.New(worker.Config{JS: nrt.js, Prefix: bus.DefaultPrefix, Store: st, Logger: logger})
+	pctx, pcancel := context.WithTimeout(ctx, natsOpenTimeout)
+	err := retryNATS(pctx, "worker consumer", logger, w.Prepare)
+	pcancel()
+	if err != nil {
+		return nil, err
+	}
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	rw := &runningWorker{w: w, cancel: cancel, done: make(chan error, 1)}
 	go func() { rw.done <- w.Run(wctx) }()
-	return rw
+	return rw, nil
 }
 
 // stop ends the worker and waits for it: a command in flight is either committed and
@@ -61,7 +70,10 @@ func runWorker(ctx context.Context, o Options) (err error) {
 	if err := ensureCommandStream(ctx, nrt, logger); err != nil {
 		return err
 	}
-	wrk := startWorker(ctx, nrt, b.Store(), logger)
+	wrk, err := startWorker(ctx, nrt, b.Store(), logger)
+	if err != nil {
+		return err
+	}
 	defer func() { err = errors.Join(err, wrk.stop()) }()
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)

@@ -206,10 +206,7 @@ func (p *Publisher) spoolOne(c command.Command, b []byte) error {
 	switch {
 	case err == nil:
 		p.spooled.Add(1)
-		select {
-		case p.wake <- struct{}{}:
-		default:
-		}
+		p.wakeUp()
 		return nil
 	case errors.Is(err, spool.ErrFull) && pol == Drop:
 		n := p.dropped.Add(1)

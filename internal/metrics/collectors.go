@@ -75,6 +75,7 @@ func (w Worker) Collect(ch chan<- prometheus.Metric) {
 		v    uint64
 	}{
 		{"applied", st.Applied}, {"duplicate", st.Duplicates}, {"retried", st.Retried}, {"dead_lettered", st.DeadLettered},
+		{"store_wait", st.StoreWaits},
 	} {
 		ch <- prometheus.MustNewConstMetric(workerTotal, prometheus.CounterValue, float64(o.v), o.name)
 	}

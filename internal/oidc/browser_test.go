@@ -20,7 +20,7 @@ import (
 // authorizeURL builds an authorization request for clientID at slug with PKCE.
 func authorizeURL(w *world, slug, clientID string, extra url.Values) string {
 	q := url.Values{"client_id": {clientID}, "redirect_uri": {callback}, "response_type": {"code"},
-		"scope": {"openid profile"}, "state": {"st-123"}, "code_challenge": {s256(strings.Repeat("a", 43))},
+		"scope": {"openid profile"}, "state": {"st-123"}, "code_challenge": {digest(strings.Repeat("a", 43))},
 		"code_challenge_method": {"S256"}}
 	for k, vs := range extra {
 		q[k] = vs

@@ -97,7 +97,7 @@ func FuzzRedirectMatch(f *testing.F) {
 		}
 		w.addApp(tn, app)
 		q := url.Values{"client_id": {app.ClientID}, "redirect_uri": {candidate}, "response_type": {"code"},
-			"scope": {"openid"}, "code_challenge": {s256(strings.Repeat("v", 43))}, "code_challenge_method": {"S256"}}
+			"scope": {"openid"}, "code_challenge": {digest(strings.Repeat("v", 43))}, "code_challenge_method": {"S256"}}
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/t/acme/authorize?"+q.Encode(), nil))
 		loc := rec.Header().Get("Location")

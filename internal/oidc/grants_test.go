@@ -207,7 +207,7 @@ func TestPKCE(t *testing.T) {
 		q.Set("state", "st-123")
 		return b.get(w.issuer("acme") + "/authorize?" + q.Encode())
 	}
-	challenge := s256(strings.Repeat("v", 43))
+	challenge := digest(strings.Repeat("v", 43))
 	for _, tc := range []struct {
 		name, client string
 		q            url.Values

@@ -62,7 +62,7 @@ type Config struct {
 	// ErrNotFound); nil means an error whose text ends in "not found".
 	NotFound func(error) bool
 	Sessions Sessions
-	UI       Pages // nil: a minimal built-in renderer
+	UI       Pages // required: the hosted pages (internal/login/ui)
 	// ClientIP returns the address of the client a request comes from: the source
 	// address handed to Authn (throttling, lockout) and written to the logs. nil: the
 	// host part of r.RemoteAddr (no proxy trusted). internal/app sets it to the trusted

@@ -2,9 +2,7 @@ package oidc
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/base64"
 	"errors"
 	"regexp"
 	"slices"
@@ -56,10 +54,6 @@ func (s *server) CodeExchange(ctx context.Context, r *op.ClientRequest[zoidc.Acc
 var verifierPattern = regexp.MustCompile(`^[A-Za-z0-9._~-]{43,128}$`)
 
 // s256 is the PKCE S256 transformation (RFC 7636 §4.2).
-func s256(verifier string) string {
-	d := sha256.Sum256([]byte(verifier))
-	return base64.RawURLEncoding.EncodeToString(d[:])
-}
 
 func (p *Provider) exchangeCode(ctx context.Context, c op.Client, req *zoidc.AccessTokenRequest) (tokenResponse, error) {
 	app, ok := appOf(c)
@@ -154,7 +148,7 @@ func checkPKCE(challenge, verifier string) error {
 		return InvalidGrant("code_verifier missing")
 	case !verifierPattern.MatchString(verifier):
 		return InvalidGrant("code_verifier malformed")
-	case subtle.ConstantTimeCompare([]byte(s256(verifier)), []byte(challenge)) != 1:
+	case subtle.ConstantTimeCompare([]byte(digest(verifier)), []byte(challenge)) != 1:
 		return InvalidGrant("code_verifier does not match")
 	}
 	return nil

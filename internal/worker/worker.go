@@ -161,12 +161,9 @@ func (w *Worker) backoffFor(n int) time.Duration {
 // already pulled behind it, extends their AckWait, and retries the first in place until
 // the store answers; then it settles the rest and flows again (hold.go).
 func (w *Worker) Run(ctx context.Context) error {
-	if err := w.dlq.Ensure(ctx); err != nil {
-		return err
-	}
-	cons, err := w.js.CreateOrUpdateConsumer(ctx, bus.StreamName(w.prefix), w.consumerConfig())
+	cons, err := w.prepare(ctx)
 	if err != nil {
-		return fmt.Errorf("worker: consumer %s on %s: %w", w.durable, bus.StreamName(w.prefix), err)
+		return err
 	}
 	w.log.InfoContext(ctx, "worker consuming", "stream", bus.StreamName(w.prefix), "consumer", w.durable,
 		"max_deliver", w.maxDeliver)
@@ -181,6 +178,25 @@ func (w *Worker) Run(ctx context.Context) error {
 		w.hold(ctx, held)
 	}
 	return nil
+}
+
+// Prepare creates (or finds) the dead-letter stream and the worker's durable consumer.
+// Run does it too; a caller that must know before serving that the worker can consume
+// calls it first (both steps are idempotent).
+func (w *Worker) Prepare(ctx context.Context) error {
+	_, err := w.prepare(ctx)
+	return err
+}
+
+func (w *Worker) prepare(ctx context.Context) (jetstream.Consumer, error) {
+	if err := w.dlq.Ensure(ctx); err != nil {
+		return nil, err
+	}
+	cons, err := w.js.CreateOrUpdateConsumer(ctx, bus.StreamName(w.prefix), w.consumerConfig())
+	if err != nil {
+		return nil, fmt.Errorf("worker: consumer %s on %s: %w", w.durable, bus.StreamName(w.prefix), err)
+	}
+	return cons, nil
 }
 
 // consume pulls and applies messages until ctx ends (nil, nil), the consumer cannot go

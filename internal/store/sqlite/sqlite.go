@@ -28,7 +28,6 @@ const readConns = 4
 
 // Backend is an open SQLite database.
 type Backend struct {
-	path  string
 	write *sql.DB
 	read  *sql.DB
 	st    *sqlstore.Store
@@ -63,7 +62,7 @@ func Open(ctx context.Context, path string, opts Options) (*Backend, error) {
 		_ = write.Close()
 		return nil, fmt.Errorf("sqlite: open %s for reading: %w", path, err)
 	}
-	b := &Backend{path: path, write: write, read: read, now: now}
+	b := &Backend{write: write, read: read, now: now}
 	b.health = store.DBHealth{Name: path, Role: "primary", Healthy: true, Since: now().UTC()}
 	b.st = sqlstore.New(sqlstore.Config{
 		Dialect:  Dialect{},
