@@ -26,6 +26,12 @@ type Config struct {
 	NATSClusterListen string   `name:"nats-cluster-listen" env:"NINES_NATS_CLUSTER_LISTEN" help:"--role=nats only: host:port for routes from the other members. Default: the host of --http-addr, port 6222."`
 	NATSRoutes        []string `name:"nats-routes" env:"NINES_NATS_ROUTES" sep:"," help:"--role=nats only: comma-separated route addresses (host:port or nats-route://host:port) of the cluster's members; listing this member too is fine."`
 
+	EdgeRoutes       string `name:"edge-routes" env:"NINES_EDGE_ROUTES" type:"path" help:"--role=edge only: the routing table (YAML), reloaded when the file changes."`
+	EdgeControlAddr  string `name:"edge-control-addr" env:"NINES_EDGE_CONTROL_ADDR" help:"--role=edge only: host:port of the traffic-control API (nines ctl edge …). Default: the host of --http-addr, port 8081."`
+	EdgeControlToken Secret `name:"edge-control-token" env:"NINES_EDGE_CONTROL_TOKEN" help:"--role=edge only: the bearer token (at least 32 characters) of the traffic-control API."`
+
+	ProvisioningToken Secret `name:"provisioning-token" env:"NINES_PROVISIONING_TOKEN" help:"The admin API token the login tier presents (north-south, through NINES_PUBLIC_URL) to create a user during sign-in (just-in-time provisioning). Empty on the all role: one is made at start."`
+
 	TrustedProxies []string `name:"trusted-proxies" env:"NINES_TRUSTED_PROXIES" sep:"," help:"Comma-separated IP addresses and CIDR prefixes of the proxies in front of nines (the edge, load balancers) whose X-Forwarded-For is believed for the client address. Empty: the TCP peer is the client."`
 
 	BootstrapAdminToken Secret `name:"bootstrap-admin-token" env:"NINES_BOOTSTRAP_ADMIN_TOKEN" help:"A global admin API token (at least 32 characters) ensured at start. Empty: one is generated on first start and printed once."`
@@ -53,6 +59,10 @@ type Config struct {
 	// NATS JetStream cluster and nothing else. The NINES_NATS_NAME, _CLUSTER_NAME,
 	// _LISTEN, _CLUSTER_LISTEN and _ROUTES settings are valid only then.
 	NATSNode bool `kong:"-"`
+
+	// Edge is set for the edge role before Validate: the NINES_EDGE_* settings are
+	// valid (and the routing table and control token required) only then.
+	Edge bool `kong:"-"`
 
 	kek              []byte         // decoded key-encryption key, set by Validate
 	trustedProxies   []netip.Prefix // parsed TrustedProxies, set by Validate

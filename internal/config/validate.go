@@ -84,6 +84,7 @@ func (c *Config) Validate() error {
 	c.validateSecrets(&ps)
 	c.validateOperations(&ps)
 	c.validateNATSNode(&ps)
+	c.validateEdge(&ps)
 	ps = append(ps, unknownEnv(c.environ())...)
 	return ps.Err()
 }
