@@ -55,6 +55,9 @@ type health struct {
 	// commands is the command publisher's state (roles all, login); nil without one.
 	// A non-empty spool is "degraded", never unready (see spoolEntry).
 	commands func() bus.Stats
+	// fallback is the KV fallback's state (kvfallback.go); nil without one. While it is
+	// in use the process is "degraded", never unready for NATS alone.
+	fallback func() *kvFallbackHealth
 	now      func() time.Time // nil: time.Now
 }
 
@@ -74,8 +77,11 @@ type readiness struct {
 	ModeWhy   string           `json:"mode_reason,omitempty"`
 	ModeSince *time.Time       `json:"mode_since,omitempty"`
 	Databases []store.DBHealth `json:"databases"`
-	NATS      *natsHealth      `json:"nats,omitempty"`     // roles that use NATS
-	Commands  *bus.Stats       `json:"commands,omitempty"` // roles that publish commands
+	NATS      *natsHealth      `json:"nats,omitempty"` // roles that use NATS
+	// KVFallback: the login surface's state held in memory while NATS cannot be reached
+	// (roles login, and all on an external NATS).
+	KVFallback *kvFallbackHealth `json:"kv_fallback,omitempty"`
+	Commands   *bus.Stats        `json:"commands,omitempty"` // roles that publish commands
 }
 
 func (h *health) mount(mux *http.ServeMux) {
@@ -124,10 +130,13 @@ func (h *health) readyz(w http.ResponseWriter, r *http.Request) {
 		}
 		var spooled bool
 		body.Commands, spooled = h.spoolEntry()
+		if h.fallback != nil {
+			body.KVFallback = h.fallback()
+		}
 		switch {
 		case healthy == 0, natsDown:
 			body.Status = "unavailable"
-		case healthy < len(body.Databases) || !natsOK || spooled:
+		case healthy < len(body.Databases) || !natsOK || spooled || body.KVFallback.degraded():
 			body.Status, code = "degraded", http.StatusOK
 		default:
 			code = http.StatusOK

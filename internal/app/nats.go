@@ -46,6 +46,11 @@ type natsRuntime struct {
 	// nanoseconds; 0 while healthy. The connection's handlers and the health check
 	// keep it.
 	downSince atomic.Int64
+	// fallback keeps the login surface's buckets working from memory while an external
+	// NATS is unreachable (kvfallback.go); nil on the embedded server and for roles
+	// without the login surface.
+	fallback *kvFallback
+	stopSync context.CancelFunc // stops the fallback's sync loop
 }
 
 // openNATS starts the embedded server (cfg.NATSURL empty; in-process only, store under
@@ -105,6 +110,12 @@ func openNATS(ctx context.Context, cfg config.Config, role Role, logger *slog.Lo
 	}
 	if rt.buckets, err = openBuckets(octx, rt.js, rt.replicas, logger); err != nil {
 		return nil, err
+	}
+	if rt.srv == nil && (role == RoleLogin || role == RoleAll) {
+		rt.buckets, rt.fallback = withFallback(rt.buckets, rt.nc.IsConnected)
+		sctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+		rt.stopSync = stop
+		go rt.fallback.run(sctx, logger)
 	}
 	logger.Info("nats ready", "embedded", rt.srv != nil, "server", serverLabel(rt), "replicas", rt.replicas)
 	return rt, nil
@@ -249,6 +260,12 @@ func (rt *natsRuntime) markDown(now time.Time) time.Time {
 // and then stops the embedded server. It is safe on a partly opened runtime.
 func (rt *natsRuntime) close(logger *slog.Logger) error {
 	var errs []error
+	if rt.stopSync != nil {
+		rt.stopSync()
+		if n := rt.fallback.stats.LocalEntries.Load(); n > 0 {
+			logger.Warn("kv fallback: state held only in memory is lost with this process", "local_entries", n)
+		}
+	}
 	if rt.nc != nil {
 		// Drain closes a connection that is reconnecting at once (nothing can be flushed
 		// then) and says so; that is the broker's state, not a failure to shut down.

@@ -66,7 +66,7 @@ func runLogin(ctx context.Context, o Options) (err error) {
 	}
 
 	h := &health{role: o.Role, region: cfg.Region, cluster: cfg.Cluster, zone: cfg.Zone, databases: rs.Health,
-		nats: nrt.healthCheck(), loginNeedsNATS: true}
+		nats: nrt.healthCheck(), loginNeedsNATS: nrt.fallback == nil}
 	mux := http.NewServeMux()
 	h.mount(mux)
 	err = mountLogin(mux, loginDeps{
@@ -83,7 +83,9 @@ func runLogin(ctx context.Context, o Options) (err error) {
 		return fmt.Errorf("login surface: %w", err)
 	}
 	h.commands = pub.Stats
-	handler := mountMetrics(mux, o.Role, cfg, metricsDeps{commands: pub, databases: rs.Health, lag: rs.ReplicaLag})
+	md := metricsDeps{commands: pub, databases: rs.Health, lag: rs.ReplicaLag}
+	nrt.fallback.wire(h, &md)
+	handler := mountMetrics(mux, o.Role, cfg, md)
 	return serveHTTP(ctx, o, cfg, h, handler, ln, logger, "issuers", cfg.PublicURL+"/t/{tenant}")
 }
 

@@ -435,11 +435,11 @@ func TestLoginRoleRefusesThePrimary(t *testing.T) {
 	}
 }
 
-// TestLoginRoleUnreadyWhileNATSIsDown: a login process cannot sign anyone in without its
-// NATS (the codes and sessions are in its KV), so once the broker has stayed down past
-// natsUnreadyAfter it answers /readyz 503 for the load balancer, with its replicas still
-// healthy, and is ready again once the broker is back on the same address and store.
-func TestLoginRoleUnreadyWhileNATSIsDown(t *testing.T) {
+// TestLoginRoleDegradedWhileNATSIsDown: a login process whose NATS is down keeps its
+// short-lived state in memory (the KV fallback) and its commands in the spool, so it
+// stays ready for the load balancer — "degraded", with the fallback and the replicas in
+// /readyz — and is ready again once the broker is back on the same address and store.
+func TestLoginRoleDegradedWhileNATSIsDown(t *testing.T) {
 	cluster := pgtest.Start(t, pgtest.Options{Replicas: 1})
 	db := cluster.NewDatabase(t)
 	broker := startExternalNATS(t)
@@ -448,22 +448,25 @@ func TestLoginRoleUnreadyWhileNATSIsDown(t *testing.T) {
 	checkReplicasOnly(t, "with the broker up", r.base, 1)
 
 	broker.stop()
-	// natsUnreadyAfter (5s) plus the reconnect attempts: a wider bound than loginPolls.
+	// Past natsUnreadyAfter (5s) and the reconnect attempts: a wider bound than loginPolls.
 	deadline := 4 * loginPolls
 	var (
 		code int
 		rd   readiness
 	)
 	for i := 0; ; i++ {
-		if code, rd = readyzBody(t, r.base); rd.Status == "unavailable" || i == deadline {
+		code, rd = readyzBody(t, r.base)
+		if (rd.KVFallback != nil && rd.KVFallback.Active && rd.NATS != nil && !rd.NATS.Connected &&
+			time.Since(rd.NATS.DownSince) > 2*natsUnreadyAfter) || i == deadline {
 			break
 		}
 		time.Sleep(loginPollEvery)
 	}
-	if code != http.StatusServiceUnavailable || rd.Status != "unavailable" || rd.NATS == nil || rd.NATS.Connected ||
+	if code != http.StatusOK || rd.Status != "degraded" || rd.NATS == nil || rd.NATS.Connected ||
+		rd.KVFallback == nil || !rd.KVFallback.Active ||
 		len(rd.Databases) != 1 || !rd.Databases[0].Healthy || rd.Databases[0].Role != "replica" {
-		t.Fatalf("readyz with the broker down for long = %d %+v nats %+v; want 503 unavailable, the replica healthy",
-			code, rd, rd.NATS)
+		t.Fatalf("readyz with the broker down for long = %d %+v nats %+v fallback %+v; want 200 degraded, "+
+			"the KV fallback active, the replica healthy", code, rd, rd.NATS, rd.KVFallback)
 	}
 
 	broker.restart()

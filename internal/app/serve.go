@@ -135,7 +135,8 @@ func serve(ctx context.Context, o Options, spec serveSpec) (err error) {
 	}
 
 	h := &health{role: o.Role, region: cfg.Region, cluster: cfg.Cluster, zone: cfg.Zone, databases: b.Health,
-		nats: nrt.healthCheck(), loginNeedsNATS: spec.nats} // the login surface is mounted with NATS
+		// the login surface is mounted with NATS; with the KV fallback it works without
+		nats: nrt.healthCheck(), loginNeedsNATS: spec.nats && fallbackOf(nrt) == nil}
 	if ro != nil {
 		h.mode = ro.State
 	}
@@ -174,7 +175,9 @@ func serve(ctx context.Context, o Options, spec serveSpec) (err error) {
 			return fmt.Errorf("login surface: %w", err)
 		}
 	}
-	handler := mountMetrics(mux, o.Role, cfg, metricsDeps{commands: pub, worker: wrk, databases: b.Health, lag: replicaLag(b)})
+	md := metricsDeps{commands: pub, worker: wrk, databases: b.Health, lag: replicaLag(b)}
+	fallbackOf(nrt).wire(h, &md)
+	handler := mountMetrics(mux, o.Role, cfg, md)
 	if pub != nil {
 		h.commands = pub.Stats
 	}
