@@ -87,7 +87,7 @@ func serve(ctx context.Context, o Options, spec serveSpec) (err error) {
 		if pub, err = openCommands(ctx, cfg, nrt, logger); err != nil {
 			return err
 		}
-		if wrk, err = startWorker(ctx, nrt, b.Store(), logger); err != nil {
+		if wrk, err = startWorker(ctx, nrt, b.Store(), cfg.EventRetention, logger); err != nil {
 			return err
 		}
 		defer func() { err = errors.Join(err, wrk.stop()) }()

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/ninesid/nines/internal/bus"
 	"github.com/ninesid/nines/internal/store/sqlstore"
@@ -24,8 +25,9 @@ type runningWorker struct {
 // other NATS objects while a fresh cluster elects: a worker that cannot consume must not
 // let its process report ready), then runs it in the background, applying the command
 // stream to st until stop. Its context is not ctx's child: it must keep applying while
-// HTTP drains, and stop only when told.
-func startWorker(ctx context.Context, nrt *natsRuntime, st *sqlstore.Store, logger *slog.Logger) (*runningWorker, error) {
+// HTTP drains, and stop only when told. The retention loop (retention.go) runs beside it
+// with eventRetention.
+func startWorker(ctx context.Context, nrt *natsRuntime, st *sqlstore.Store, eventRetention time.Duration, logger *slog.Logger) (*runningWorker, error) {
 	w := worker.New(worker.Config{JS: nrt.js, Prefix: bus.DefaultPrefix, Store: st, Logger: logger})
 	pctx, pcancel := context.WithTimeout(ctx, natsOpenTimeout)
 	err := retryNATS(pctx, "worker consumer", logger, w.Prepare)
@@ -36,6 +38,7 @@ func startWorker(ctx context.Context, nrt *natsRuntime, st *sqlstore.Store, logg
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	rw := &runningWorker{w: w, cancel: cancel, done: make(chan error, 1)}
 	go func() { rw.done <- w.Run(wctx) }()
+	go runRetention(wctx, st, eventRetention, logger)
 	return rw, nil
 }
 
@@ -70,7 +73,7 @@ func runWorker(ctx context.Context, o Options) (err error) {
 	if err := ensureCommandStream(ctx, nrt, logger); err != nil {
 		return err
 	}
-	wrk, err := startWorker(ctx, nrt, b.Store(), logger)
+	wrk, err := startWorker(ctx, nrt, b.Store(), cfg.EventRetention, logger)
 	if err != nil {
 		return err
 	}

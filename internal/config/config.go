@@ -42,6 +42,8 @@ type Config struct {
 	Cluster string `name:"cluster" env:"NINES_CLUSTER" help:"Cluster label (DNS label)."`
 	Zone    string `name:"zone" env:"NINES_ZONE" help:"Availability-zone label (DNS label)."`
 
+	EventRetention time.Duration `name:"event-retention" env:"NINES_EVENT_RETENTION" default:"0s" help:"How long audit and sign-in events are kept (e.g. 2160h for 90 days); the worker deletes older ones. 0: kept until you delete them (events are audit data: never pruned by default)."`
+
 	LogLevel        string        `name:"log-level" env:"NINES_LOG_LEVEL" default:"info" help:"debug, info, warn or error."`
 	ShutdownDelay   time.Duration `name:"shutdown-delay" env:"NINES_SHUTDOWN_DELAY" default:"0s" help:"On SIGTERM, how long to stay up reporting not-ready before draining. On Kubernetes set it to a few seconds (e.g. 5s) so endpoints stop sending traffic first."`
 	ShutdownTimeout time.Duration `name:"shutdown-timeout" env:"NINES_SHUTDOWN_TIMEOUT" default:"15s" help:"Grace period for in-flight requests to finish while draining."`

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ninesid/nines/internal/clientip"
 )
@@ -67,6 +68,8 @@ var flagFor = func() map[string]string {
 const (
 	MinBootstrapTokenLen = 32
 	KEKLen               = 32
+	// MinEventRetention keeps a typo ("90s" for "90d") from deleting the audit trail.
+	MinEventRetention = 24 * time.Hour
 )
 
 var dnsLabel = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
@@ -195,6 +198,9 @@ func (c *Config) validateOperations(ps *Problems) {
 	}
 	if c.ShutdownTimeout <= 0 {
 		ps.add("NINES_SHUTDOWN_TIMEOUT", "must be positive")
+	}
+	if c.EventRetention != 0 && c.EventRetention < MinEventRetention {
+		ps.add("NINES_EVENT_RETENTION", "%v: 0 (keep every event) or at least %v", c.EventRetention, MinEventRetention)
 	}
 	c.validateProxies(ps)
 }
