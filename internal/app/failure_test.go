@@ -98,7 +98,9 @@ func newFailureEnv(t *testing.T) *failureEnv {
 	})
 
 	adminCfg := testConfig(t, filepath.Join(t.TempDir(), "admin"))
-	adminCfg.DatabaseURL = e.db.PrimaryURL
+	// As in the README's production topology: admin reads (tokens included) go to a
+	// replica in read-only mode, so a write with the primary down gets its 503 read-only.
+	adminCfg.DatabaseURL, adminCfg.ReplicaURLs = e.db.PrimaryURL, e.db.ReplicaURLs
 	adminCfg.KEK = testKEK
 	adminCfg.BootstrapAdminToken = signinAdminToken
 	adminCfg.LogLevel = "info"
@@ -454,9 +456,19 @@ func TestFailurePrimaryStopped(t *testing.T) {
 	if code != http.StatusServiceUnavailable || !strings.HasPrefix(hdr.Get("Content-Type"), "application/problem+json") {
 		t.Errorf("admin write with the primary down: %d %s %.300s; want 503 problem+json", code, hdr.Get("Content-Type"), body)
 	}
-	if ra := hdr.Get("Retry-After"); ra != "" {
-		t.Logf("admin write with the primary down: Retry-After %s", ra)
+	// Within seconds the admin tier enters read-only mode by itself: writes answer 503
+	// with the read-only problem type and Retry-After (ARCHITECTURE.md §6).
+	for i := 0; !strings.Contains(string(body), "urn:nines:problem:read-only"); i++ {
+		if i == failurePolls {
+			t.Fatalf("admin writes never answered read-only with the primary down; last: %d %.300s", code, body)
+		}
+		time.Sleep(failurePollEvery)
+		code, hdr, body = e.createGroup("during-the-outage")
 	}
+	if code != http.StatusServiceUnavailable || hdr.Get("Retry-After") == "" {
+		t.Errorf("read-only admin write: %d Retry-After %q; want 503 with Retry-After", code, hdr.Get("Retry-After"))
+	}
+	t.Logf("read-only %v after the primary stopped", time.Since(stoppedAt).Round(100*time.Millisecond))
 	e.waitSignIns(l, 4)
 	time.Sleep(max(0, primaryOutage-time.Since(stoppedAt))) // the outage's length; nothing measures it
 	duringOK := l.ok.Load()
