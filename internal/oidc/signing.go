@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,7 +19,9 @@ import (
 
 // keyCache holds each tenant's keys, public JWKS and opened signers for a short TTL, so
 // that signing does not read the store or open the sealed key on every token, and a
-// rotation is picked up within one TTL. Signers are cached per (tenant, kid).
+// rotation is picked up within one TTL. A key's private half is opened once per process
+// (by kid: a kid never names other key material) and carried over every reload while
+// the key is still listed; JOSE signers are cached per (kid, typ).
 type keyCache struct {
 	reader KeyReader
 	kek    []byte
@@ -36,7 +39,11 @@ type tenantKeys struct {
 	jwks    []byte
 	public  map[string]jose.JSONWebKey // by kid
 	signers map[string]jose.Signer     // by kid and typ: kid + "|" + typ
+	opened  map[string]crypto.Signer   // opened private keys, by kid
 }
+
+// openKey opens a sealed private key; tests count the calls.
+var openKey = func(k keys.Key, kek []byte) (crypto.Signer, error) { return k.Signer(kek) }
 
 func newKeyCache(r KeyReader, kek []byte, ttl time.Duration, now func() time.Time) *keyCache {
 	return &keyCache{reader: r, kek: kek, ttl: ttl, now: now, tenants: map[uuid.UUID]*tenantKeys{}}
@@ -84,7 +91,8 @@ func (c *keyCache) reload(ctx context.Context, tid uuid.UUID) (*tenantKeys, erro
 	if err != nil {
 		return nil, ServerError(err)
 	}
-	tk := &tenantKeys{loaded: c.now(), keys: ks, jwks: jwks, public: map[string]jose.JSONWebKey{}, signers: map[string]jose.Signer{}}
+	tk := &tenantKeys{loaded: c.now(), keys: ks, jwks: jwks, public: map[string]jose.JSONWebKey{},
+		signers: map[string]jose.Signer{}, opened: map[string]crypto.Signer{}}
 	for _, k := range ks {
 		if k.TenantID != tid {
 			return nil, ServerError(fmt.Errorf("key %s belongs to another tenant", k.ID))
@@ -97,6 +105,18 @@ func (c *keyCache) reload(ctx context.Context, tid uuid.UUID) (*tenantKeys, erro
 		tk.public[k.ID] = jwk
 	}
 	c.mu.Lock()
+	if prev, ok := c.tenants[tid]; ok { // keys still listed keep what was opened for them
+		for kid, priv := range prev.opened {
+			if _, listed := tk.public[kid]; listed {
+				tk.opened[kid] = priv
+			}
+		}
+		for id, s := range prev.signers {
+			if kid, _, _ := strings.Cut(id, "|"); tk.opened[kid] != nil {
+				tk.signers[id] = s
+			}
+		}
+	}
 	c.tenants[tid] = tk
 	c.mu.Unlock()
 	return tk, nil
@@ -122,13 +142,15 @@ func (c *keyCache) signer(ctx context.Context, tid uuid.UUID, alg keys.Alg, typ 
 	id := cur.ID + "|" + typ
 	c.mu.Lock()
 	s, ok := tk.signers[id]
+	priv := tk.opened[cur.ID]
 	c.mu.Unlock()
 	if ok {
 		return s, jose.SignatureAlgorithm(alg), nil
 	}
-	priv, err := cur.Signer(c.kek)
-	if err != nil {
-		return nil, "", ServerError(err)
+	if priv == nil {
+		if priv, err = openKey(*cur, c.kek); err != nil {
+			return nil, "", ServerError(err)
+		}
 	}
 	s, err = jose.NewSigner(jose.SigningKey{
 		Algorithm: jose.SignatureAlgorithm(alg),
@@ -139,6 +161,7 @@ func (c *keyCache) signer(ctx context.Context, tid uuid.UUID, alg keys.Alg, typ 
 	}
 	c.mu.Lock()
 	tk.signers[id] = s
+	tk.opened[cur.ID] = priv
 	c.mu.Unlock()
 	return s, jose.SignatureAlgorithm(alg), nil
 }
