@@ -36,7 +36,7 @@ func mountMetrics(mux *http.ServeMux, role Role, cfg config.Config, d metricsDep
 		m.Register(metrics.Commands{Stats: d.commands.Stats})
 	}
 	if d.worker != nil {
-		m.Register(metrics.Worker{Stats: d.worker.w.Stats})
+		m.Register(metrics.Worker{Stats: d.worker.w.Stats}, d.worker.w.Collector())
 	}
 	if d.databases != nil {
 		dbs := metrics.Databases{Health: d.databases}

@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ninesid/nines/internal/command"
 	"github.com/ninesid/nines/internal/event"
@@ -82,6 +83,8 @@ type Worker struct {
 
 	applied, duplicates, retried, dead, storeWaits atomic.Uint64
 
+	latency *prometheus.HistogramVec // nines_worker_command_latency_seconds by type (latency.go)
+
 	// afterCommit, when set (tests), runs after a command's transaction committed and
 	// before its acknowledgement; true simulates a crash there (no acknowledgement).
 	afterCommit func(cmd command.Command) (crash bool)
@@ -90,7 +93,8 @@ type Worker struct {
 // New returns a Worker for cfg, filling defaults.
 func New(cfg Config) *Worker {
 	w := &Worker{js: cfg.JS, prefix: cfg.Prefix, store: cfg.Store, maxDeliver: cfg.MaxDeliver,
-		backoff: cfg.Backoff, ackWait: cfg.AckWait, durable: cfg.Durable, log: cfg.Logger, now: cfg.Now}
+		backoff: cfg.Backoff, ackWait: cfg.AckWait, durable: cfg.Durable, log: cfg.Logger, now: cfg.Now,
+		latency: newLatency()}
 	if w.maxDeliver <= 0 {
 		w.maxDeliver = DefaultMaxDeliver
 	}
@@ -152,8 +156,8 @@ func (w *Worker) backoffFor(n int) time.Duration {
 }
 
 // Run consumes until ctx ends, then returns nil; it returns an error when it cannot set
-// up its consumer or the dead-letter stream. The commands stream must exist
-// (bus.EnsureStream).
+// up its consumer or the dead-letter stream (other than by ctx ending meanwhile). The
+// commands stream must exist (bus.EnsureStream).
 //
 // It alternates between two modes. Flowing: messages are pulled ahead in batches and
 // applied one by one. Held (the circuit is open): an attempt found the store
@@ -163,6 +167,9 @@ func (w *Worker) backoffFor(n int) time.Duration {
 func (w *Worker) Run(ctx context.Context) error {
 	cons, err := w.prepare(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while setting up: nothing was pulled
+		}
 		return err
 	}
 	w.log.InfoContext(ctx, "worker consuming", "stream", bus.StreamName(w.prefix), "consumer", w.durable,
@@ -327,6 +334,7 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) outcome {
 	}
 	if applied {
 		w.applied.Add(1)
+		w.observeLatency(cmd)
 	} else {
 		w.duplicates.Add(1)
 		w.log.DebugContext(ctx, "worker: command already applied", "command", cmd, "delivery", deliveries)
