@@ -96,7 +96,10 @@ func TestStoreOutageNeverDeadLetters(t *testing.T) {
 			ss := &switchStore{Store: e.store}
 			ss.set(tt.mode)
 			cfg := e.config(ss)
-			cfg.AckWait = 500 * time.Millisecond
+			// Short, so the outage outlasts many AckWaits; not so short that a loaded
+			// machine (2 shared cores) misses the InProgress signals (every AckWait/3):
+			// 500 ms flaked at a load average of 10.
+			cfg.AckWait = time.Second
 			w := New(cfg)
 			e.start(w)
 			must := mustCmd(t)
