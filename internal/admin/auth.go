@@ -64,6 +64,10 @@ func (a *API) serve(c *call) error {
 		return err
 	}
 	c.token = tok
+	if !scopeAllows(tok.Scope, c.route) {
+		a.denied(c, "route outside the token's scope "+string(tok.Scope))
+		return forbidden()
+	}
 	if c.route.Access == global && !tok.Global() {
 		a.denied(c, "tenant-scoped token on a global route")
 		return forbidden()
@@ -77,6 +81,26 @@ func (a *API) serve(c *call) error {
 		}
 	}
 	return c.route.Handle(a, c)
+}
+
+// provisionRoutes are the only routes a provision-scoped token may call: what the login
+// tier's just-in-time provisioning needs (create a user, find one by name or ID).
+var provisionRoutes = map[string]bool{
+	http.MethodPost + " " + usersPath:          true,
+	http.MethodGet + " " + usersPath:           true,
+	http.MethodGet + " " + usersPath + "/{id}": true,
+}
+
+// scopeAllows reports whether a token of scope may call rt. An unknown scope (a value
+// written by a newer version) may call nothing.
+func scopeAllows(scope apitoken.Scope, rt route) bool {
+	switch scope {
+	case apitoken.ScopeAdmin, "":
+		return true
+	case apitoken.ScopeProvision:
+		return provisionRoutes[rt.Method+" "+rt.Path]
+	}
+	return false
 }
 
 var errUnauthorized = &problem{Type: typeUnauthorized, Title: "Unauthorized", Status: http.StatusUnauthorized,

@@ -1,6 +1,8 @@
 package admin
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"time"
@@ -21,6 +23,7 @@ type tenantJSON struct {
 	LockoutThreshold       int           `json:"lockout_threshold"`
 	LockoutDurationSeconds int64         `json:"lockout_duration_seconds"`
 	KeyGeneration          int64         `json:"key_generation"`
+	UserImport             *userImport   `json:"user_import"` // null: no import source
 	Issuer                 string        `json:"issuer"`
 	Version                int64         `json:"version"`
 	CreatedAt              time.Time     `json:"created_at"`
@@ -31,7 +34,38 @@ func (a *API) tenantJSON(t tenant.Tenant) tenantJSON {
 	return tenantJSON{ID: t.ID, Slug: t.Slug, DisplayName: t.DisplayName, Status: t.Status,
 		PrimaryColor: t.PrimaryColor, LockoutThreshold: t.Lockout.Threshold,
 		LockoutDurationSeconds: int64(t.Lockout.Duration / time.Second), KeyGeneration: t.KeyGeneration,
-		Issuer: a.issuer(t.Slug), Version: t.Version, CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt}
+		UserImport: toUserImport(t.UserImport), Issuer: a.issuer(t.Slug), Version: t.Version,
+		CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt}
+}
+
+// userImport is a tenant's just-in-time import source on the wire: null or an object
+// whose url is the legacy password-check endpoint.
+type userImport struct {
+	URL string `json:"url"`
+}
+
+// UnmarshalJSON is strict about unknown members even inside a merge patch, whose
+// optional fields decode their values on their own.
+func (u *userImport) UnmarshalJSON(b []byte) error {
+	type plain userImport
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	return dec.Decode((*plain)(u))
+}
+
+func toUserImport(u tenant.UserImport) *userImport {
+	if !u.Enabled() {
+		return nil
+	}
+	return &userImport{URL: u.URL}
+}
+
+// fromUserImport: null, or an object with an empty url, is no import source.
+func fromUserImport(u *userImport) tenant.UserImport {
+	if u == nil {
+		return tenant.UserImport{}
+	}
+	return tenant.UserImport{URL: u.URL}
 }
 
 // seconds converts a lockout duration from the wire, saturating instead of overflowing
@@ -58,6 +92,7 @@ type tenantCreate struct {
 	PrimaryColor           string        `json:"primary_color"`
 	LockoutThreshold       int           `json:"lockout_threshold"`
 	LockoutDurationSeconds int64         `json:"lockout_duration_seconds"`
+	UserImport             *userImport   `json:"user_import"`
 }
 
 // tenantPatch: null resets a lockout field to its default. key_generation is read-only:
@@ -70,6 +105,8 @@ type tenantPatch struct {
 	LockoutThreshold       optional[int]           `json:"lockout_threshold"`
 	LockoutDurationSeconds optional[int64]         `json:"lockout_duration_seconds"`
 	KeyGeneration          optional[int64]         `json:"key_generation"`
+	// UserImport replaces the import source as a whole; null removes it.
+	UserImport optional[*userImport] `json:"user_import"`
 }
 
 func (a *API) createTenant(c *call) error {
@@ -78,7 +115,8 @@ func (a *API) createTenant(c *call) error {
 		return err
 	}
 	t := tenant.Tenant{Slug: in.Slug, DisplayName: in.DisplayName, Status: in.Status, PrimaryColor: in.PrimaryColor,
-		Lockout: tenant.LockoutPolicy{Threshold: in.LockoutThreshold, Duration: seconds(in.LockoutDurationSeconds)}}
+		Lockout:    tenant.LockoutPolicy{Threshold: in.LockoutThreshold, Duration: seconds(in.LockoutDurationSeconds)},
+		UserImport: fromUserImport(in.UserImport)}
 	t.ApplyDefaults()
 	if err := t.Validate().Err(); err != nil {
 		return err
@@ -156,6 +194,9 @@ func (p tenantPatch) apply(t *tenant.Tenant) error {
 	set(&t.Lockout.Threshold, p.LockoutThreshold)
 	if p.LockoutDurationSeconds.Set {
 		t.Lockout.Duration = seconds(p.LockoutDurationSeconds.Value)
+	}
+	if p.UserImport.Set {
+		t.UserImport = fromUserImport(p.UserImport.Value)
 	}
 	t.ApplyDefaults()
 	return append(es, t.Validate()...).Err()

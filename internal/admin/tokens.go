@@ -11,18 +11,24 @@ import (
 )
 
 // tokenJSON describes an admin API token. Tenant is the slug of a scoped token's tenant
-// and empty for a global one; Token is set only in the creation response.
+// and empty for a global one; Scope is "admin" or "provision"; Token is set only in the
+// creation response.
 type tokenJSON struct {
-	ID        uuid.UUID  `json:"id"`
-	Name      string     `json:"name"`
-	Tenant    string     `json:"tenant,omitempty"`
-	CreatedAt time.Time  `json:"created_at"`
-	ExpiresAt *time.Time `json:"expires_at,omitempty"`
-	Token     string     `json:"token,omitempty"`
+	ID        uuid.UUID      `json:"id"`
+	Name      string         `json:"name"`
+	Tenant    string         `json:"tenant,omitempty"`
+	Scope     apitoken.Scope `json:"scope"`
+	CreatedAt time.Time      `json:"created_at"`
+	ExpiresAt *time.Time     `json:"expires_at,omitempty"`
+	Token     string         `json:"token,omitempty"`
 }
 
 func toTokenJSON(t apitoken.Token, slug string) tokenJSON {
-	out := tokenJSON{ID: t.ID, Name: t.Name, Tenant: slug, CreatedAt: t.CreatedAt}
+	scope := t.Scope
+	if scope == "" {
+		scope = apitoken.ScopeAdmin
+	}
+	out := tokenJSON{ID: t.ID, Name: t.Name, Tenant: slug, Scope: scope, CreatedAt: t.CreatedAt}
 	if !t.ExpiresAt.IsZero() {
 		exp := t.ExpiresAt
 		out.ExpiresAt = &exp
@@ -31,9 +37,10 @@ func toTokenJSON(t apitoken.Token, slug string) tokenJSON {
 }
 
 type tokenCreate struct {
-	Name      string `json:"name"`
-	Tenant    string `json:"tenant"`
-	ExpiresAt string `json:"expires_at"` // RFC 3339; parsed here to report a field error
+	Name      string         `json:"name"`
+	Tenant    string         `json:"tenant"`
+	Scope     apitoken.Scope `json:"scope"`      // "" = "admin"
+	ExpiresAt string         `json:"expires_at"` // RFC 3339; parsed here to report a field error
 }
 
 func (a *API) createToken(c *call) error {
@@ -41,7 +48,10 @@ func (a *API) createToken(c *call) error {
 	if err := decode(c.w, c.r, a.maxBody, &in, mediaJSON); err != nil {
 		return err
 	}
-	tok := apitoken.Token{Name: in.Name}
+	tok := apitoken.Token{Name: in.Name, Scope: in.Scope}
+	if tok.Scope == "" {
+		tok.Scope = apitoken.ScopeAdmin
+	}
 	es := tok.Validate()
 	if in.ExpiresAt != "" {
 		exp, err := time.Parse(time.RFC3339, in.ExpiresAt)

@@ -1,5 +1,7 @@
 // Package apitoken holds admin API tokens: bearer credentials for the admin tier, either
-// global (every tenant and tenant management) or scoped to one tenant. Only a SHA-256
+// global (every tenant and tenant management) or scoped to one tenant, and with a Scope
+// saying what they may do there (everything, or only what just-in-time provisioning
+// needs). Only a SHA-256
 // digest of a token is ever stored; the token is shown once when it is created.
 // This package must never import a store or an HTTP package.
 package apitoken
@@ -20,10 +22,26 @@ import (
 // secret scanners.
 const Prefix = "nines_"
 
+// Scope is what a token may do in the tenants it reaches.
+type Scope string
+
+const (
+	// ScopeAdmin may call every route its tenant reach allows: the default.
+	ScopeAdmin Scope = "admin"
+	// ScopeProvision may only create users and read users (just-in-time provisioning by
+	// the login tier); everything else is 403.
+	ScopeProvision Scope = "provision"
+)
+
+// Valid reports whether s is a known scope.
+func (s Scope) Valid() bool { return s == ScopeAdmin || s == ScopeProvision }
+
 // Token is a stored admin API token.
 type Token struct {
-	ID        uuid.UUID
-	TenantID  uuid.UUID // uuid.Nil: a global token
+	ID       uuid.UUID
+	TenantID uuid.UUID // uuid.Nil: a global token
+	// Scope is what the token may do; the store keeps "" as ScopeAdmin.
+	Scope     Scope
 	Name      string
 	Digest    []byte `json:"-"`
 	CreatedAt time.Time
@@ -41,6 +59,9 @@ func (t Token) Validate() field.Errors {
 	var es field.Errors
 	if strings.TrimSpace(t.Name) == "" || len(t.Name) > 200 || !field.Line(t.Name) {
 		es.Add("name", "is required, at most 200 bytes")
+	}
+	if t.Scope != "" && !t.Scope.Valid() {
+		es.Add("scope", `must be "admin" or "provision"`)
 	}
 	return es
 }

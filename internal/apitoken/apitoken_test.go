@@ -40,3 +40,17 @@ func TestScopeAndExpiry(t *testing.T) {
 		})
 	}
 }
+
+func TestScopeValidate(t *testing.T) {
+	for _, tt := range []struct {
+		scope Scope
+		ok    bool
+	}{
+		{"", true}, {ScopeAdmin, true}, {ScopeProvision, true}, {"Provision", false}, {"root", false},
+	} {
+		es := Token{Name: "n", Scope: tt.scope}.Validate()
+		if (len(es) == 0) != tt.ok || (!tt.ok && es[0].Field != "scope") {
+			t.Errorf("scope %q: Validate = %v, want ok=%v", tt.scope, es, tt.ok)
+		}
+	}
+}

@@ -36,7 +36,7 @@ type bootstrap struct {
 }
 
 // ensure makes sure an operator can reach the admin API: the configured token exists as
-// a global token, or, when none is configured and no global token exists at all, a new
+// a global token, or, when none is configured and no global admin-scoped token exists, a new
 // one is generated, saved to the file (0600) and printed once to the console. The JSON
 // log only ever says that it happened.
 func (b bootstrap) ensure(ctx context.Context) (created bool, err error) {
@@ -69,6 +69,8 @@ func (b bootstrap) ensureConfigured(ctx context.Context, tok string) (bool, erro
 	switch {
 	case err == nil && !t.Global():
 		return false, errors.New("NINES_BOOTSTRAP_ADMIN_TOKEN is already stored as a tenant-scoped token; choose another value")
+	case err == nil && !fullRights(t):
+		return false, errors.New("NINES_BOOTSTRAP_ADMIN_TOKEN is already stored as a provision-scoped token; choose another value")
 	case err == nil:
 		return false, nil
 	case !errors.Is(err, store.ErrNotFound):
@@ -92,7 +94,7 @@ func (b bootstrap) globalTokenExists(ctx context.Context) (bool, error) {
 			return false, fmt.Errorf("list admin tokens: %w", err)
 		}
 		for _, t := range page.Items {
-			if t.Global() {
+			if t.Global() && fullRights(t) {
 				return true, nil
 			}
 		}
@@ -103,6 +105,10 @@ func (b bootstrap) globalTokenExists(ctx context.Context) (bool, error) {
 	}
 	return false, fmt.Errorf("list admin tokens: more than %d pages", maxTokenPages)
 }
+
+// fullRights reports whether t is not limited to a narrower scope: a provision-scoped
+// global token (the login tier's) lets no operator in, so it does not count.
+func fullRights(t apitoken.Token) bool { return t.Scope == "" || t.Scope == apitoken.ScopeAdmin }
 
 func (b bootstrap) print(tok, savedTo string) {
 	w := b.console

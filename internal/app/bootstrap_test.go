@@ -63,6 +63,12 @@ func tenantToken(name string) apitoken.Token {
 	return apitoken.Token{ID: uuid.Must(uuid.NewV7()), TenantID: uuid.Must(uuid.NewV7()), Name: name, Digest: d}
 }
 
+func provisionToken(name string) apitoken.Token {
+	t := tenantToken(name)
+	t.TenantID, t.Scope = uuid.Nil, apitoken.ScopeProvision
+	return t
+}
+
 func TestBootstrap(t *testing.T) {
 	configured := "configured-token-0123456789abcdefghij"
 	globalLater := tenantToken("g")
@@ -82,6 +88,10 @@ func TestBootstrap(t *testing.T) {
 		{name: "configured exists", existing: []apitoken.Token{{ID: uuid.Must(uuid.NewV7()), Name: "x", Digest: apitoken.Digest(configured)}}, token: configured},
 		{name: "configured is a tenant token", existing: []apitoken.Token{{ID: uuid.Must(uuid.NewV7()), TenantID: uuid.Must(uuid.NewV7()), Digest: apitoken.Digest(configured)}},
 			token: configured, wantErr: "tenant-scoped"},
+		// The login tier's provisioning token is global but lets no operator in.
+		{name: "only a provision-scoped global token generates", existing: []apitoken.Token{provisionToken("p")}, wantCreated: true, wantPrinted: true},
+		{name: "configured is a provision token", existing: []apitoken.Token{{ID: uuid.Must(uuid.NewV7()), Scope: apitoken.ScopeProvision, Digest: apitoken.Digest(configured)}},
+			token: configured, wantErr: "provision-scoped"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"github.com/ninesid/nines/internal/kv"
 	"github.com/ninesid/nines/internal/login"
 	"github.com/ninesid/nines/internal/login/authn"
+	"github.com/ninesid/nines/internal/login/provision"
 	"github.com/ninesid/nines/internal/login/session"
 	"github.com/ninesid/nines/internal/login/ui"
 	"github.com/ninesid/nines/internal/oidc"
@@ -32,7 +33,13 @@ type loginDeps struct {
 	// clientIP finds a request's client address behind the trusted proxies
 	// (NINES_TRUSTED_PROXIES); the zero value takes the TCP peer.
 	clientIP clientip.Resolver
-	logger   *slog.Logger
+	// provisioningToken is the provision-scoped admin API token of just-in-time
+	// provisioning (NINES_PROVISIONING_TOKEN, or the all role's own); "": imports that
+	// the source vouches for fail with an error log.
+	provisioningToken string
+	// events records user.provisioned (the command publisher); nil: none.
+	events provision.EventPublisher
+	logger *slog.Logger
 }
 
 // mountLogin mounts the hosted login pages and the OpenID Provider of every tenant
@@ -45,6 +52,13 @@ func mountLogin(mux *http.ServeMux, d loginDeps) error {
 	u, err := url.Parse(d.publicURL)
 	if err != nil {
 		return fmt.Errorf("public URL: %w", err)
+	}
+	// Just-in-time provisioning calls the admin API through the public URL, like any
+	// outside client (ARCHITECTURE §3.3).
+	importer, err := provision.New(provision.Config{PublicURL: d.publicURL, Token: d.provisioningToken,
+		Events: d.events, Logger: d.logger})
+	if err != nil {
+		return err
 	}
 	p, err := oidc.New(oidc.Config{
 		PublicURL: d.publicURL,
@@ -63,6 +77,7 @@ func mountLogin(mux *http.ServeMux, d loginDeps) error {
 			// The resolver answers with a trusted proxy only when it found no client
 			// behind it: such attempts count per account, not in one shared window.
 			TrustedProxy: d.clientIP.Trusts,
+			Importer:     importer,
 		}),
 		ClientIP: d.clientIP.ClientIP,
 		NotFound: func(err error) bool { return errors.Is(err, store.ErrNotFound) },

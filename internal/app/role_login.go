@@ -78,6 +78,11 @@ func runLogin(ctx context.Context, o Options) (err error) {
 		publicURL: cfg.PublicURL,
 		clientIP:  clientip.Resolver{Trusted: cfg.TrustedProxyPrefixes()},
 		logger:    logger,
+
+		// Just-in-time provisioning goes to the admin API through NINES_PUBLIC_URL;
+		// without a token, imports fail (logged) and everything else works.
+		provisioningToken: cfg.ProvisioningToken.Reveal(),
+		events:            pub,
 	})
 	if err != nil {
 		return fmt.Errorf("login surface: %w", err)

@@ -161,7 +161,11 @@ func serve(ctx context.Context, o Options, spec serveSpec) (err error) {
 		admin.New(ac).Mount(mux)
 	}
 	if spec.nats {
-		err := mountLogin(mux, loginDeps{
+		provToken, err := provisioningToken(ctx, cfg, st, spec.admin, logger)
+		if err != nil {
+			return err
+		}
+		err = mountLogin(mux, loginDeps{
 			reader:    st.Reader(),
 			recorder:  bus.Recorder{Publisher: pub},
 			buckets:   buckets,
@@ -170,6 +174,9 @@ func serve(ctx context.Context, o Options, spec serveSpec) (err error) {
 			publicURL: cfg.PublicURL,
 			clientIP:  clientip.Resolver{Trusted: cfg.TrustedProxyPrefixes()},
 			logger:    logger,
+
+			provisioningToken: provToken,
+			events:            pub,
 		})
 		if err != nil {
 			return fmt.Errorf("login surface: %w", err)

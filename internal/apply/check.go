@@ -172,6 +172,9 @@ func (t tenantSpec) desired() tenant.Tenant {
 	if t.LockoutDurationSeconds != nil {
 		tt.Lockout.Duration = time.Duration(max(min(*t.LockoutDurationSeconds, 1<<32), -1)) * time.Second
 	}
+	if t.UserImport != nil {
+		tt.UserImport.URL = t.UserImport.URL
+	}
 	tt.ApplyDefaults()
 	return tt
 }

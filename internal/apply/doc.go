@@ -26,10 +26,11 @@
 //     server's default (client.Application.ApplyDefaults), so a re-apply after a manual
 //     change restores the file's state. client_id and type are immutable; a file that
 //     changes an application's type is an error, never a silent re-create.
-//   - Tenant policy fields (primary_color, lockout_threshold, lockout_duration_seconds)
-//     are managed when present, like other optional fields; 0 for a lockout field is
-//     its default. key_generation is not a field but a count of signing-key rotations:
-//     when the file's is greater than the server's, apply rotates once per missing
+//   - Tenant policy fields (primary_color, lockout_threshold, lockout_duration_seconds,
+//     user_import) are managed when present, like other optional fields; 0 for a lockout
+//     field is its default, and user_import {url: ""} removes the import source.
+//     key_generation is not a field but a count of signing-key rotations: when the
+//     file's is greater than the server's, apply rotates once per missing
 //     generation (at most 5 per apply; more is an error in the file, because each
 //     rotation drops the previous keys); when it is lower, apply does nothing and
 //     prints a note on stderr, since keys never roll back. An application's

@@ -25,12 +25,18 @@ type tenantSpec struct {
 	PrimaryColor           *string `json:"primary_color"`
 	LockoutThreshold       *int64  `json:"lockout_threshold"`
 	LockoutDurationSeconds *int64  `json:"lockout_duration_seconds"`
+	// UserImport is the tenant's just-in-time import source; {url: ""} removes it.
+	UserImport *userImportSpec `json:"user_import"`
 	// KeyGeneration, when greater than the server's, makes apply rotate the tenant's
 	// signing keys once per missing generation; lower is a no-op with a note.
 	KeyGeneration *int64      `json:"key_generation"`
 	Users         []userSpec  `json:"users"`
 	Groups        []groupSpec `json:"groups"`
 	Applications  []appSpec   `json:"applications"`
+}
+
+type userImportSpec struct {
+	URL string `json:"url"`
 }
 
 type userSpec struct {

@@ -50,6 +50,9 @@ func (p *planner) tenant(ctx context.Context, i int, t *tenantSpec) error {
 		if t.LockoutDurationSeconds != nil {
 			body["lockout_duration_seconds"] = duration
 		}
+		if t.UserImport != nil && t.UserImport.URL != "" {
+			body["user_import"] = map[string]any{"url": t.UserImport.URL}
+		}
 		p.plan.add(change{kind: create, line: "+ tenant " + t.Slug,
 			run: func(ctx context.Context, x *executor) error {
 				return x.wrap(s.path, x.api.createTenant(ctx, body))
@@ -65,6 +68,13 @@ func (p *planner) tenant(ctx context.Context, i int, t *tenantSpec) error {
 		}
 		if t.LockoutDurationSeconds != nil {
 			d.integer("lockout_duration_seconds", cur.LockoutDurationSeconds, &duration)
+		}
+		if t.UserImport != nil && t.UserImport.URL != cur.importURL() {
+			var v any // null removes the source
+			if t.UserImport.URL != "" {
+				v = map[string]any{"url": t.UserImport.URL}
+			}
+			d.setShown("user_import", showImport(cur.importURL()), showImport(t.UserImport.URL), v)
 		}
 		p.addUpdate("tenant "+t.Slug, s.path, d, func(ctx context.Context, x *executor) error {
 			return x.api.patchTenant(ctx, t.Slug, d.patch)
@@ -87,6 +97,14 @@ func (p *planner) tenant(ctx context.Context, i int, t *tenantSpec) error {
 		}
 	}
 	return nil
+}
+
+// showImport renders an import source URL in a dry run ("none" when there is none).
+func showImport(u string) string {
+	if u == "" {
+		return "none"
+	}
+	return fmt.Sprintf("%q", u)
 }
 
 // maxRotations bounds the key rotations of one tenant in one apply. Each rotation drops

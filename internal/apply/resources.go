@@ -19,6 +19,17 @@ type apiTenant struct {
 	LockoutThreshold       int64  `json:"lockout_threshold"`
 	LockoutDurationSeconds int64  `json:"lockout_duration_seconds"`
 	KeyGeneration          int64  `json:"key_generation"`
+	UserImport             *struct {
+		URL string `json:"url"`
+	} `json:"user_import"` // null: none
+}
+
+// importURL is the server's import source URL, "" when there is none.
+func (t apiTenant) importURL() string {
+	if t.UserImport == nil {
+		return ""
+	}
+	return t.UserImport.URL
 }
 
 type apiUser struct {

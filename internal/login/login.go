@@ -6,7 +6,10 @@
 // write method, and no package under internal/login may import a store implementation or
 // the admin tier — boundary_test.go enforces both. Writes the login tier needs (last
 // sign-in time, failed-attempt counters) go through one named command interface, which a
-// later version turns into asynchronous commands on the broker.
+// later version turns into asynchronous commands on the broker. The one synchronous
+// write, a user created during sign-in (just-in-time provisioning), is a call to the
+// admin API over HTTP through the public URL (internal/login/provision), never a store
+// write.
 package login
 
 import (

@@ -6,6 +6,8 @@
 package tenant
 
 import (
+	"net/netip"
+	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -37,6 +39,9 @@ type Tenant struct {
 	PrimaryColor string
 	// Lockout is the policy against password guessing for this tenant's accounts.
 	Lockout LockoutPolicy
+	// UserImport is the tenant's just-in-time import source: a legacy password-check
+	// endpoint asked on a sign-in whose name matches no user. The zero value: none.
+	UserImport UserImport
 	// KeyGeneration counts the rotations of the tenant's signing keys: 0 for a new
 	// tenant, incremented by every rotation. It is not client-settable and does not
 	// change Version.
@@ -51,6 +56,55 @@ type Tenant struct {
 type LockoutPolicy struct {
 	Threshold int
 	Duration  time.Duration
+}
+
+// UserImport is a legacy user store that vouches for passwords of users who do not
+// exist in nines yet ("import on first login", lazy migration). The login tier POSTs the
+// typed name and password to URL; when the store accepts them, the user is created
+// through the admin API and signed in.
+type UserImport struct {
+	URL string // absolute https URL (http only on a loopback host); "" = no import
+}
+
+// Enabled reports whether an import source is configured.
+func (u UserImport) Enabled() bool { return u.URL != "" }
+
+// MaxImportURLLen bounds UserImport.URL.
+const MaxImportURLLen = 2048
+
+// ValidImportURL reports why s cannot be an import source URL ("" when it can): an
+// absolute URL with a host, https, or http on a loopback host (localhost, 127.0.0.0/8,
+// ::1) for tests and local set-ups, without user information or a fragment, at most
+// MaxImportURLLen bytes. The password travels in the request body, so plain http
+// anywhere else is refused.
+func ValidImportURL(s string) string {
+	if len(s) > MaxImportURLLen || !field.Line(s) || strings.ContainsAny(s, " \t") {
+		return "must be a URL of at most 2048 bytes without spaces or control characters"
+	}
+	u, err := url.Parse(s)
+	switch {
+	case err != nil || !u.IsAbs() || u.Opaque != "":
+		return "must be an absolute https:// URL"
+	case u.Scheme != "https" && u.Scheme != "http":
+		return "must be an https:// URL (http:// only on localhost, 127.0.0.1 or [::1])"
+	case u.Hostname() == "":
+		return "has no host"
+	case u.User != nil || strings.Contains(u.Host, "@"):
+		return "must not contain user information (put credentials in the endpoint, not the URL)"
+	case u.Fragment != "" || strings.Contains(s, "#"):
+		return "must not have a fragment"
+	case u.Scheme == "http" && !loopbackHost(u.Hostname()):
+		return "must be https:// (plain http:// is allowed only on localhost, 127.0.0.1 or [::1]): the password is sent to it"
+	}
+	return ""
+}
+
+func loopbackHost(h string) bool {
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(h)
+	return err == nil && a.Unmap().IsLoopback()
 }
 
 // DefaultLockout is the policy of a tenant that sets none.
@@ -105,6 +159,11 @@ func (t Tenant) Validate() field.Errors {
 	}
 	if t.Lockout.Threshold < 1 || t.Lockout.Threshold > 1000 {
 		es.Add("lockout_threshold", "must be between 1 and 1000 failed attempts")
+	}
+	if t.UserImport.URL != "" {
+		if why := ValidImportURL(t.UserImport.URL); why != "" {
+			es.Add("user_import.url", why)
+		}
 	}
 	if d := t.Lockout.Duration; d < time.Minute || d > 24*time.Hour || d%time.Second != 0 {
 		es.Add("lockout_duration_seconds", "must be a whole number of seconds between 60 and 86400")

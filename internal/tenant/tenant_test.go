@@ -58,3 +58,48 @@ func TestValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestValidImportURL(t *testing.T) {
+	for _, tt := range []struct {
+		name, url string
+		ok        bool
+	}{
+		{"https", "https://legacy.example.com/check", true},
+		{"https with port and query", "https://legacy.example.com:8443/v1/check?realm=staff", true},
+		{"http on localhost", "http://localhost:9000/check", true},
+		{"http on 127.0.0.1", "http://127.0.0.1:9000/check", true},
+		{"http on another loopback address", "http://127.0.0.53/check", true},
+		{"http on ::1", "http://[::1]:9000/check", true},
+		{"http elsewhere", "http://legacy.example.com/check", false},
+		{"http on a private address", "http://10.0.0.1/check", false},
+		{"relative", "/check", false},
+		{"no scheme", "legacy.example.com/check", false},
+		{"ftp", "ftp://legacy.example.com/check", false},
+		{"opaque", "https:legacy.example.com", false},
+		{"no host", "https:///check", false},
+		{"userinfo", "https://user:pw@legacy.example.com/check", false},
+		{"user only", "https://user@legacy.example.com/check", false},
+		{"fragment", "https://legacy.example.com/check#x", false},
+		{"empty fragment", "https://legacy.example.com/check#", false},
+		{"space", "https://legacy.example.com/a b", false},
+		{"control character", "https://legacy.example.com/\x00", false},
+		{"too long", "https://legacy.example.com/" + strings.Repeat("a", MaxImportURLLen), false},
+		{"at the bound", "https://legacy.example.com/" + strings.Repeat("a", MaxImportURLLen-len("https://legacy.example.com/")), true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			why := ValidImportURL(tt.url)
+			if (why == "") != tt.ok {
+				t.Errorf("ValidImportURL(%q) = %q, want ok=%v", tt.url, why, tt.ok)
+			}
+			tn := Tenant{Slug: "a", DisplayName: "A", UserImport: UserImport{URL: tt.url}}
+			tn.ApplyDefaults()
+			es := tn.Validate()
+			if (len(es) == 0) != tt.ok || (!tt.ok && es[0].Field != "user_import.url") {
+				t.Errorf("Validate = %v, want ok=%v (field user_import.url)", es, tt.ok)
+			}
+		})
+	}
+	if (UserImport{}).Enabled() || !(UserImport{URL: "https://x"}).Enabled() {
+		t.Error("Enabled disagrees with URL")
+	}
+}

@@ -30,7 +30,29 @@ var (
 	// nothing about any user; the caller shows "sign-in unavailable" (ideally it never
 	// renders a login form for a disabled tenant in the first place).
 	ErrTenantDisabled = errors.New("authn: tenant disabled")
+	// ErrImportUnavailable: the name matched no user, the tenant imports users from a
+	// legacy store (tenant.UserImport), and that store gave no usable answer (down, slow,
+	// malformed). The caller shows "could not check your account right now" (503); the
+	// attempt is not counted.
+	ErrImportUnavailable = errors.New("authn: user import source unavailable")
+	// ErrProvisioningFailed: the import source vouched for the password but the user could
+	// not be created through the admin API (admin unavailable or read-only, the
+	// provisioning credential missing or refused, the profile refused). The caller shows
+	// "your account could not be set up right now" (503); the attempt is not counted.
+	ErrProvisioningFailed = errors.New("authn: user provisioning failed")
 )
+
+// Importer creates, during a sign-in, a user that does not exist yet, on the word of the
+// tenant's import source (just-in-time provisioning, ARCHITECTURE §3.3). It is called
+// only when the name matched no user of t and t.UserImport is enabled, after the attempt
+// was admitted by the throttles. login is the name as typed (trimmed), pw the password.
+//
+// It returns the created user (never read back from a replica: it may lag) or an error
+// that is ErrInvalidCredentials (the source rejected the credentials),
+// ErrImportUnavailable or ErrProvisioningFailed. It must never log login or pw.
+type Importer interface {
+	Import(ctx context.Context, t tenant.Tenant, login, pw string) (user.User, error)
+}
 
 // LockedError is returned (as *LockedError) while an account or a source address is
 // locked out. errors.Is(err, ErrLocked) is true for it.
@@ -72,6 +94,9 @@ type Config struct {
 	// not counted per source address (only per account), so that one attacker cannot
 	// block everybody behind the proxy. Nil: no source is a proxy.
 	TrustedProxy func(sourceIP string) bool
+	// Importer provisions unknown users of tenants with an import source; nil: names
+	// that match no user are always ErrInvalidCredentials.
+	Importer Importer
 }
 
 // hasher is what Authenticator needs of a *password.Hasher.
@@ -92,12 +117,14 @@ type Authenticator struct {
 	ipWindow time.Duration
 	// trustedProxy: see Config.TrustedProxy.
 	trustedProxy func(string) bool
+	importer     Importer
 }
 
 // New returns an Authenticator for cfg, with defaults for the zero fields.
 func New(cfg Config) *Authenticator {
 	a := &Authenticator{users: cfg.Users, hasher: cfg.Hasher, throttle: cfg.Throttle, recorder: cfg.Recorder,
-		now: cfg.Now, log: cfg.Logger, ipLimit: cfg.IPLimit, ipWindow: cfg.IPWindow, trustedProxy: cfg.TrustedProxy}
+		now: cfg.Now, log: cfg.Logger, ipLimit: cfg.IPLimit, ipWindow: cfg.IPWindow, trustedProxy: cfg.TrustedProxy,
+		importer: cfg.Importer}
 	if a.now == nil {
 		a.now = time.Now
 	}
@@ -124,7 +151,10 @@ const cleanupTimeout = 5 * time.Second
 // ErrTenantDisabled; password.ErrBusy when hashing is saturated or the account counter
 // too contended (answer 503 with Retry-After); an error wrapping kv.ErrUnavailable when
 // the throttle KV cannot be read or written (fail closed, 503); a wrapped user-store
-// error.
+// error. With an Importer, a name that matches no user of a tenant with an import source
+// is checked by that source instead of the dummy hash (see Importer), which adds
+// ErrImportUnavailable and ErrProvisioningFailed; the attempt was claimed like any other
+// and a rejection counts as a failed password.
 func (a *Authenticator) Authenticate(ctx context.Context, t tenant.Tenant, loginName, pw, sourceIP string) (user.User, error) {
 	if t.ID == uuid.Nil {
 		return user.User{}, errors.New("authn: tenant without an ID")
@@ -150,7 +180,16 @@ func (a *Authenticator) Authenticate(ctx context.Context, t tenant.Tenant, login
 	}
 	acct, ip, perIP, claim := ad.acct, ad.ip, ad.perIP, ad.claim
 
-	u, rehash, verr := a.verify(ctx, t, ad.user, ad.found, pw)
+	var (
+		u      user.User
+		rehash bool
+		verr   error
+	)
+	if a.importable(t, ad, name) {
+		u, verr = a.importUser(ctx, t, strings.TrimSpace(loginName), pw)
+	} else {
+		u, rehash, verr = a.verify(ctx, t, ad.user, ad.found, pw)
+	}
 	detached, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
 	switch {
@@ -244,6 +283,39 @@ func (a *Authenticator) verify(ctx context.Context, t tenant.Tenant, u user.User
 	}
 	u.PasswordHash = ""
 	return u, rehash, nil
+}
+
+// importable reports whether the attempt goes to the tenant's import source: nobody
+// matched the name, the tenant has a source, and the name could be a username (a name
+// nines could not hold is refused like any unknown one, without asking the source).
+func (a *Authenticator) importable(t tenant.Tenant, ad admission, name string) bool {
+	if a.importer == nil || ad.found || !t.UserImport.Enabled() {
+		return false
+	}
+	for _, e := range (user.User{Username: name, Status: user.StatusActive}).Validate() {
+		if e.Field == "username" {
+			return false
+		}
+	}
+	return true
+}
+
+// importUser asks the Importer, and holds what it returns to the rules a stored user
+// meets: of this tenant, active, no hash carried along.
+func (a *Authenticator) importUser(ctx context.Context, t tenant.Tenant, login, pw string) (user.User, error) {
+	u, err := a.importer.Import(ctx, t, login, pw)
+	switch {
+	case errors.Is(err, ErrInvalidCredentials):
+		return user.User{}, ErrInvalidCredentials
+	case err != nil:
+		return user.User{}, err
+	case u.ID == uuid.Nil || u.TenantID != t.ID || u.Status != user.StatusActive:
+		a.log.ErrorContext(ctx, "user import returned an unusable user", "tenant", t.ID, "user", u.ID)
+		return user.User{}, fmt.Errorf("%w: importer returned an unusable user", ErrProvisioningFailed)
+	}
+	u.PasswordHash = ""
+	a.log.InfoContext(ctx, "user imported at sign-in", "tenant", t.ID, "user", u.ID)
+	return u, nil
 }
 
 // lookup finds the user named name. A name with "@" is looked up as an e-mail address

@@ -28,6 +28,15 @@
 // says the same thing for both. Locking an unknown name works exactly like locking a
 // real one.
 //
+// Just-in-time import: when the name matches no user, the tenant has an import source
+// (tenant.UserImport) and Config.Importer is set, step 5 asks the Importer instead of
+// running the dummy hash: the legacy store checks the password and, when it vouches for
+// it, the user is created through the admin API (ARCHITECTURE §3.3: north-south, never a
+// write of this tier). The attempt was claimed in step 4 like any other; a rejection by
+// the source is a failure like a wrong password (step 6), and an import that ends
+// without a verdict (source or admin tier unavailable) gives its claim back. Such an
+// attempt takes the source's time rather than a hash's, as it must.
+//
 // A throttle KV error before the password is verified fails closed (a wrapped
 // kv.ErrUnavailable); after a correct password it is logged and the sign-in succeeds.
 // A user store that cannot be read fails the attempt before anything is counted; an

@@ -197,6 +197,10 @@ func TestLoginErrorText(t *testing.T) {
 		{name: "kv down", err: fmt.Errorf("x: %w", kv.ErrUnavailable), wantText: "Sign-in is busy, please try again in a moment.", wantStatus: 503},
 		{name: "cause never shown", err: errors.New("pq: password authentication failed for user nines"), wantText: "Sign-in is busy, please try again in a moment.", wantStatus: 503},
 		{name: "tenant disabled", err: authn.ErrTenantDisabled, wantText: ui.TextUnavailable, wantStatus: 403},
+		{name: "import source down", err: fmt.Errorf("x: %w: timeout", authn.ErrImportUnavailable),
+			wantText: "We could not check your account right now. Try again in a few minutes.", wantStatus: 503},
+		{name: "provisioning failed", err: fmt.Errorf("x: %w: admin API answered 503", authn.ErrProvisioningFailed),
+			wantText: "Your account could not be set up right now. Try again in a few minutes.", wantStatus: 503},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -10,34 +10,38 @@ import (
 	"github.com/ninesid/nines/internal/store"
 )
 
-const tokenCols = `id, tenant_id, name, digest, created_at, expires_at`
+const tokenCols = `id, tenant_id, name, digest, created_at, expires_at, scope`
 
 func (s *Store) scanToken(r row) (apitoken.Token, error) {
 	var (
 		t        apitoken.Token
 		tenantID uuid.NullUUID
 	)
-	err := r.Scan(&t.ID, &tenantID, &t.Name, &t.Digest, s.scanTime(&t.CreatedAt), s.scanTime(&t.ExpiresAt))
+	err := r.Scan(&t.ID, &tenantID, &t.Name, &t.Digest, s.scanTime(&t.CreatedAt), s.scanTime(&t.ExpiresAt), &t.Scope)
 	t.TenantID = tenantID.UUID // uuid.Nil when NULL: a global token
 	return t, err
 }
 
 // CreateAPIToken stores t. t.TenantID uuid.Nil makes a global token; a tenant that does
-// not exist is store.ErrNotFound. A zero ExpiresAt never expires. A digest that is
-// already stored is AlreadyExists("digest").
+// not exist is store.ErrNotFound. A zero ExpiresAt never expires; an empty Scope is
+// stored (and returned) as apitoken.ScopeAdmin. A digest that is already stored is
+// AlreadyExists("digest").
 func (s *Store) CreateAPIToken(ctx context.Context, t apitoken.Token) (apitoken.Token, error) {
 	id, err := newID(t.ID)
 	if err != nil {
 		return apitoken.Token{}, err
 	}
 	t.ID, t.CreatedAt = id, s.stamp()
+	if t.Scope == "" {
+		t.Scope = apitoken.ScopeAdmin
+	}
 	if !t.ExpiresAt.IsZero() {
 		t.ExpiresAt = t.ExpiresAt.UTC().Truncate(time.Microsecond)
 	}
 	tenantID := uuid.NullUUID{UUID: t.TenantID, Valid: t.TenantID != uuid.Nil}
 	_, err = s.exec(ctx, "create api token", `INSERT INTO api_tokens (`+tokenCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6)`,
-		t.ID, tenantID, t.Name, t.Digest, s.d.Time(t.CreatedAt), s.timeArg(t.ExpiresAt))
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		t.ID, tenantID, t.Name, t.Digest, s.d.Time(t.CreatedAt), s.timeArg(t.ExpiresAt), t.Scope)
 	if err != nil {
 		return apitoken.Token{}, err
 	}

@@ -13,7 +13,7 @@ import (
 )
 
 const tenantCols = `id, slug, display_name, status, primary_color, lockout_threshold,
-	lockout_duration_seconds, key_generation, version, created_at, updated_at`
+	lockout_duration_seconds, key_generation, version, created_at, updated_at, user_import_url`
 
 func (s *Store) scanTenant(r row) (tenant.Tenant, error) {
 	var (
@@ -21,7 +21,7 @@ func (s *Store) scanTenant(r row) (tenant.Tenant, error) {
 		seconds int64
 	)
 	err := r.Scan(&t.ID, &t.Slug, &t.DisplayName, &t.Status, &t.PrimaryColor, &t.Lockout.Threshold,
-		&seconds, &t.KeyGeneration, &t.Version, s.scanTime(&t.CreatedAt), s.scanTime(&t.UpdatedAt))
+		&seconds, &t.KeyGeneration, &t.Version, s.scanTime(&t.CreatedAt), s.scanTime(&t.UpdatedAt), &t.UserImport.URL)
 	t.Lockout.Duration = time.Duration(seconds) * time.Second
 	return t, err
 }
@@ -53,9 +53,9 @@ func (s *Store) CreateTenantWithKeys(ctx context.Context, t tenant.Tenant, ks []
 	t.Lockout.Duration = t.Lockout.Duration.Truncate(time.Second)
 	err = s.InTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO tenants (`+tenantCols+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 			t.ID, t.Slug, t.DisplayName, t.Status, t.PrimaryColor, t.Lockout.Threshold,
-			int64(t.Lockout.Duration/time.Second), t.KeyGeneration, t.Version, s.d.Time(now), s.d.Time(now))
+			int64(t.Lockout.Duration/time.Second), t.KeyGeneration, t.Version, s.d.Time(now), s.d.Time(now), t.UserImport.URL)
 		if err != nil {
 			return s.writeErr("create tenant", err)
 		}
@@ -99,7 +99,7 @@ func (s *Store) ListTenants(ctx context.Context, opts store.ListOptions) (store.
 	return p, s.readErr("list tenants", err)
 }
 
-// UpdateTenant stores t's DisplayName, Status, PrimaryColor and Lockout if t.Version is
+// UpdateTenant stores t's DisplayName, Status, PrimaryColor, Lockout and UserImport if t.Version is
 // current (the slug is immutable; KeyGeneration changes only by rotation) and returns the
 // stored tenant with the next version.
 func (s *Store) UpdateTenant(ctx context.Context, t tenant.Tenant) (tenant.Tenant, error) {
@@ -107,11 +107,11 @@ func (s *Store) UpdateTenant(ctx context.Context, t tenant.Tenant) (tenant.Tenan
 		op: "update tenant",
 		update: `UPDATE tenants
 			SET display_name = $1, status = $2, primary_color = $3, lockout_threshold = $4,
-				lockout_duration_seconds = $5, version = version + 1, updated_at = $6
-			WHERE id = $7 AND version = $8
+				lockout_duration_seconds = $5, user_import_url = $6, version = version + 1, updated_at = $7
+			WHERE id = $8 AND version = $9
 			RETURNING ` + tenantCols,
 		args: []any{t.DisplayName, t.Status, t.PrimaryColor, t.Lockout.Threshold,
-			int64(t.Lockout.Duration / time.Second), s.d.Time(s.stamp()), t.ID, t.Version},
+			int64(t.Lockout.Duration / time.Second), t.UserImport.URL, s.d.Time(s.stamp()), t.ID, t.Version},
 		exists: `SELECT 1 FROM tenants WHERE id = $1`,
 		key:    []any{t.ID},
 	}, s.scanTenant)

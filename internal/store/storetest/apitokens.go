@@ -20,6 +20,9 @@ func testAPITokens(t *testing.T, s *sqlstore.Store) {
 		t.Errorf("CreateAPIToken(global) = %+v, want a global token with an ID", global)
 	}
 	checkStamp(t, "CreatedAt", global.CreatedAt)
+	if global.Scope != apitoken.ScopeAdmin {
+		t.Errorf("CreateAPIToken without a scope: Scope = %q, want %q", global.Scope, apitoken.ScopeAdmin)
+	}
 	if !global.ExpiresAt.IsZero() {
 		t.Errorf("ExpiresAt = %v, want zero (never)", global.ExpiresAt)
 	}
@@ -33,8 +36,22 @@ func testAPITokens(t *testing.T, s *sqlstore.Store) {
 	}
 	wantSame(t, "APITokenByDigest(scoped)", scoped, res(s.APITokenByDigest(ctx, scoped.Digest)).must(t))
 
+	prov := newToken(uuid.Nil, "provisioning")
+	prov.Scope = apitoken.ScopeProvision
+	provisioning := res(s.CreateAPIToken(ctx, prov)).must(t)
+	if provisioning.Scope != apitoken.ScopeProvision || !provisioning.Global() {
+		t.Errorf("CreateAPIToken(provision) = %+v, want a global provision token", provisioning)
+	}
+	wantSame(t, "APITokenByDigest(provision)", provisioning, res(s.APITokenByDigest(ctx, provisioning.Digest)).must(t))
+
 	page := res(s.ListAPITokens(ctx, store.ListOptions{})).must(t)
-	wantSame(t, "ListAPITokens", tokenIDs(global, scoped), tokenIDs(page.Items...))
+	wantSame(t, "ListAPITokens", tokenIDs(global, scoped, provisioning), tokenIDs(page.Items...))
+	scopes := map[uuid.UUID]apitoken.Scope{}
+	for _, tok := range page.Items {
+		scopes[tok.ID] = tok.Scope
+	}
+	wantSame(t, "ListAPITokens scopes", map[uuid.UUID]apitoken.Scope{global.ID: apitoken.ScopeAdmin,
+		scoped.ID: apitoken.ScopeAdmin, provisioning.ID: apitoken.ScopeProvision}, scopes)
 
 	dup := newToken(uuid.Nil, "dup")
 	dup.Digest = global.Digest

@@ -93,7 +93,8 @@ func unique(prefix string) string {
 
 func newTenant(slug string) tenant.Tenant {
 	return tenant.Tenant{Slug: slug, DisplayName: "Tenant " + slug, Status: tenant.StatusActive,
-		PrimaryColor: "#1a73e8", Lockout: tenant.LockoutPolicy{Threshold: 7, Duration: 20 * time.Minute}}
+		PrimaryColor: "#1a73e8", Lockout: tenant.LockoutPolicy{Threshold: 7, Duration: 20 * time.Minute},
+		UserImport: tenant.UserImport{URL: "https://legacy.example.com/" + slug + "/check?realm=a%20b"}}
 }
 
 func newUser(username, email string) user.User {

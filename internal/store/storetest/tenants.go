@@ -26,18 +26,21 @@ func testTenants(t *testing.T, s *sqlstore.Store) {
 	wantSame(t, "Tenant", got, res(s.Tenant(ctx, got.ID)).must(t))
 	wantSame(t, "TenantBySlug", got, res(s.TenantBySlug(ctx, "acme")).must(t))
 
-	if got.PrimaryColor != in.PrimaryColor || got.Lockout != in.Lockout || got.KeyGeneration != 0 {
-		t.Errorf("CreateTenant = %+v, want colour, lockout and key generation 0", got)
+	if got.PrimaryColor != in.PrimaryColor || got.Lockout != in.Lockout || got.KeyGeneration != 0 ||
+		got.UserImport != in.UserImport || !got.UserImport.Enabled() {
+		t.Errorf("CreateTenant = %+v, want colour, lockout, user import and key generation 0", got)
 	}
+	wantSame(t, "Reader.TenantBySlug", got, res(s.Reader().TenantBySlug(ctx, "acme")).must(t))
 
 	upd := got
 	upd.DisplayName, upd.Status, upd.Slug = "Acme Corp", tenant.StatusDisabled, "renamed"
 	upd.PrimaryColor, upd.Lockout = "", tenant.LockoutPolicy{Threshold: 3, Duration: 86400 * time.Second}
+	upd.UserImport = tenant.UserImport{URL: "http://127.0.0.1:9/other"}
 	upd.KeyGeneration = 99 // only rotation changes it: ignored
 	after := res(s.UpdateTenant(ctx, upd)).must(t)
 	if after.Version != 2 || after.DisplayName != "Acme Corp" || after.Status != tenant.StatusDisabled ||
-		after.PrimaryColor != "" || after.Lockout != upd.Lockout || after.KeyGeneration != 0 {
-		t.Errorf("UpdateTenant = %+v, want new display name, status, colour and lockout at version 2", after)
+		after.PrimaryColor != "" || after.Lockout != upd.Lockout || after.KeyGeneration != 0 || after.UserImport != upd.UserImport {
+		t.Errorf("UpdateTenant = %+v, want new display name, status, colour, lockout and user import at version 2", after)
 	}
 	if after.Slug != "acme" {
 		t.Errorf("UpdateTenant changed the immutable slug to %q", after.Slug)
@@ -47,6 +50,14 @@ func testTenants(t *testing.T, s *sqlstore.Store) {
 	}
 	checkStamp(t, "UpdatedAt", after.UpdatedAt)
 	wantSame(t, "Tenant after update", after, res(s.Tenant(ctx, got.ID)).must(t))
+	wantSame(t, "Reader.Tenant after update", after, res(s.Reader().Tenant(ctx, got.ID)).must(t))
+	off := after
+	off.UserImport = tenant.UserImport{}
+	after = res(s.UpdateTenant(ctx, off)).must(t)
+	if after.UserImport.Enabled() || after.Version != 3 {
+		t.Errorf("UpdateTenant without user import = %+v, want it cleared at version 3", after)
+	}
+	wantSame(t, "Tenant after clearing the user import", after, res(s.Tenant(ctx, got.ID)).must(t))
 
 	mustDo(t, s.DeleteTenant(ctx, got.ID))
 	_, err := s.Tenant(ctx, got.ID)
