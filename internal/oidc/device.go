@@ -118,8 +118,8 @@ func (p *Provider) deviceByUserCode(ctx context.Context, userCode string) (kv.En
 	if len(n) != 8 {
 		return kv.Entry{}, rec, InvalidRequest("user code malformed")
 	}
-	// Known limit (multi-node): plain Gets, which a lagging replica may answer ("user
-	// code unknown" for a code just issued elsewhere). Approval is a compare-and-swap.
+	// A Get's "not found" is the stream leader's (kv: a lagging replica cannot make a
+	// code just issued read as unknown). Approval is a compare-and-swap.
 	e, err := p.cfg.Buckets.DeviceCodes.Get(ctx, kvKey(tc.T.ID, kindUserCode, digest(n)))
 	if err != nil {
 		if kvNotFound(err) {
@@ -251,9 +251,9 @@ func (p *Provider) deviceToken(ctx context.Context, c op.Client, deviceCode stri
 	}
 	key := kvKey(tc.T.ID, kindDevice, digest(deviceCode))
 	b := p.cfg.Buckets.DeviceCodes
-	// Known limit (multi-node): a plain Get, which a lagging replica may answer (an
-	// unknown device code, or a stale status: the client polls again). Single use of an
-	// approval is decided by the Consume below.
+	// The status read may be one write old on a replicated bucket (the client polls
+	// again); "unknown" is confirmed by the leader. Single use of an approval is decided
+	// by the Consume below.
 	e, err := b.Get(ctx, key)
 	if err != nil {
 		if kvNotFound(err) {

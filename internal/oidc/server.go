@@ -71,10 +71,9 @@ func (p *Provider) exchangeCode(ctx context.Context, c op.Client, req *zoidc.Acc
 	// cannot burn it. Single use is decided by the Update below, a compare-and-swap on
 	// the revision read here.
 	//
-	// Known limit (multi-node): on a replicated bucket this Get may be served by a
-	// lagging replica, so a code written a moment ago can read as unknown (the client
-	// sees invalid_grant and must start over). It never lets a code be used twice: that
-	// is the compare-and-swap's job, which the bucket's leader decides.
+	// On a replicated bucket a code written a moment ago never reads as unknown (kv
+	// confirms "not found" with the stream leader). Single use is the compare-and-swap's
+	// job, which the bucket's leader decides.
 	e, err := codes.Get(ctx, key)
 	if err != nil {
 		if errors.Is(err, kv.ErrNotFound) {

@@ -163,9 +163,8 @@ func (p *Provider) revokeGrant(ctx context.Context, tid uuid.UUID, gid string) e
 // grantRevoked reports whether gid was revoked. A KV failure counts as revoked (fail
 // closed) and is returned.
 //
-// Known limit (multi-node): a plain Get on the replicated Refresh bucket; a lagging
-// replica may not yet have a revocation written elsewhere, so for that lag a revoked
-// family's access tokens can still introspect as active.
+// "Not revoked" is the stream leader's answer (kv confirms every "not found" there), so
+// a revocation written elsewhere in the region is seen at once.
 func (p *Provider) grantRevoked(ctx context.Context, tid uuid.UUID, gid string) (bool, error) {
 	_, err := p.cfg.Buckets.Refresh.Get(ctx, kvKey(tid, kindRevoked, gid))
 	switch {

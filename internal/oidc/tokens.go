@@ -294,10 +294,10 @@ func (p *Provider) verifyAccessToken(ctx context.Context, raw string) (verifiedA
 // refreshLookup finds a refresh token of this tenant. It does not decide single use
 // (that is the rotation's compare-and-swap).
 //
-// Known limit (multi-node): Refresh is a replicated bucket and this is a plain Get, which
-// a lagging replica may answer: a token rotated a moment ago elsewhere can read as
-// unknown (invalid_grant, the client signs in again) or as not yet rotated (the
-// compare-and-swap then loses and the reuse is caught there).
+// On the replicated bucket a Get may return the record one rotation old (the
+// compare-and-swap then loses and the reuse is caught there); "unknown" is confirmed by
+// the stream leader. Refresh reuse detection holds within one region: the global bucket
+// is last-writer-wins across regions.
 func (p *Provider) refreshLookup(ctx context.Context, raw string) (kv.Entry, refreshRecord, error) {
 	tc := tenantFrom(ctx)
 	var rec refreshRecord
