@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,6 +33,12 @@ func TestSignInFactsArriveThroughTheWorker(t *testing.T) {
 		conf: oauth2.Config{ClientID: "web", ClientSecret: secret, Endpoint: provider.Endpoint(),
 			RedirectURL: rp.URL + "/callback", Scopes: []string{gooidc.ScopeOpenID}}}
 	b := newSigninBrowser(t, rp.URL)
+	// One wrong password first: refused, and audited as user.sign_in_failed.
+	wrong := f.newRequest()
+	if pg := b.submit(b.get(f.conf.AuthCodeURL(wrong.state, wrong.opts()...)),
+		url.Values{"login": {"alice"}, "password": {"not her password"}}); pg.status == http.StatusSeeOther {
+		t.Fatalf("a wrong password was accepted: %d", pg.status)
+	}
 	req := f.newRequest()
 	pg := b.submit(b.get(f.conf.AuthCodeURL(req.state, req.opts()...)),
 		url.Values{"login": {"alice"}, "password": {"correct horse battery staple"}})
@@ -66,5 +73,17 @@ func TestSignInFactsArriveThroughTheWorker(t *testing.T) {
 	}
 	if events.Items[0].UserID != idt.Subject {
 		t.Errorf("event for user %q, want %q", events.Items[0].UserID, idt.Subject)
+	}
+	code, body := get(t, r.base+"/admin/v1/tenants/acme/events?type=user.sign_in_failed", signinAdminToken)
+	var failed struct {
+		Items []struct {
+			UserID string          `json:"user_id"`
+			Data   json.RawMessage `json:"data"`
+		} `json:"items"`
+	}
+	if code != http.StatusOK || json.Unmarshal(body, &failed) != nil || len(failed.Items) != 1 ||
+		failed.Items[0].UserID != idt.Subject || !strings.Contains(string(failed.Items[0].Data), `"source_digest"`) ||
+		strings.Contains(string(failed.Items[0].Data), "127.0.0.1") {
+		t.Errorf("sign_in_failed events: %d %s; want one for alice with a source digest, no address", code, body)
 	}
 }

@@ -39,6 +39,10 @@ func runLogin(ctx context.Context, o Options) (err error) {
 	if err != nil {
 		return err
 	}
+	sourceKey, err := bus.SourceKeyFromKEK(kek)
+	if err != nil {
+		return err
+	}
 	rs, err := postgres.OpenReplicas(ctx, postgres.Options{ReplicaURLs: cfg.ReplicaURLs, Logger: logger})
 	if err != nil {
 		return err
@@ -71,7 +75,7 @@ func runLogin(ctx context.Context, o Options) (err error) {
 	h.mount(mux)
 	err = mountLogin(mux, loginDeps{
 		reader:    rs.Reader(),
-		recorder:  bus.Recorder{Publisher: pub},
+		recorder:  bus.Recorder{Publisher: pub, SourceKey: sourceKey},
 		buckets:   nrt.buckets,
 		hasher:    password.New(password.Config{}),
 		kek:       kek,

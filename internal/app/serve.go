@@ -63,6 +63,12 @@ func serve(ctx context.Context, o Options, spec serveSpec) (err error) {
 	if err != nil {
 		return err
 	}
+	// Failed sign-ins are audited with a digest of their source keyed from the KEK, the
+	// same in every process of the deployment.
+	sourceKey, err := bus.SourceKeyFromKEK(kek)
+	if err != nil {
+		return err
+	}
 	// Every tenant needs signing keys before the login surface can sign for it; this also
 	// proves at start-up that the KEK opens the stored keys.
 	if err := admin.EnsureSigningKeys(ctx, b.Store(), kek); err != nil {
@@ -167,7 +173,7 @@ func serve(ctx context.Context, o Options, spec serveSpec) (err error) {
 		}
 		err = mountLogin(mux, loginDeps{
 			reader:    st.Reader(),
-			recorder:  bus.Recorder{Publisher: pub},
+			recorder:  bus.Recorder{Publisher: pub, SourceKey: sourceKey},
 			buckets:   buckets,
 			hasher:    hasher,
 			kek:       kek,

@@ -1,6 +1,7 @@
 package bus_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -334,6 +335,57 @@ func TestRecorder(t *testing.T) {
 	}
 	if got[1].subject != "nines.cmd.user.password_rehashed" {
 		t.Errorf("subject = %s", got[1].subject)
+	}
+}
+
+// TestRecorderSignInFailed: a failed attempt becomes user.sign_in_failed with a digest
+// of its source keyed from the KEK: the same source gives the same digest in every
+// process of a deployment, another KEK another digest, and the address itself appears
+// nowhere in the command.
+func TestRecorderSignInFailed(t *testing.T) {
+	b := startBroker(t, t.TempDir(), "")
+	_, js, s := connect(t, b)
+	p := newPublisher(t, js, t.TempDir(), nil)
+	kek := bytes.Repeat([]byte{7}, 32)
+	key, err := bus.SourceKeyFromKEK(kek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := bus.SourceKeyFromKEK(bytes.Repeat([]byte{8}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, r := range []bus.Recorder{{Publisher: p, SourceKey: key}, {Publisher: p, SourceKey: key}, {Publisher: p, SourceKey: other}} {
+		if err := r.SignInFailed(ctx, tenantA, userA, "203.0.113.7", "invalid_credentials"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := messages(t, s)
+	if len(got) != 3 {
+		t.Fatalf("%d messages, want 3", len(got))
+	}
+	var digests []string
+	for _, m := range got {
+		raw, err := m.cmd.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(raw), "203.0.113.7") {
+			t.Fatalf("the client address is in the command: %s", raw)
+		}
+		pl, err := m.cmd.Payload()
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, ok := pl.(command.SignInFailed)
+		if !ok || f.UserID != userA || f.Reason != "invalid_credentials" || m.subject != "nines.cmd.user.sign_in_failed" {
+			t.Fatalf("command = %s %#v on %s", m.cmd, pl, m.subject)
+		}
+		digests = append(digests, f.SourceDigest)
+	}
+	if digests[0] != digests[1] || digests[0] == digests[2] || len(digests[0]) != 32 {
+		t.Fatalf("digests %q: want two equal (same key) and a third different, 32 hex digits", digests)
 	}
 }
 

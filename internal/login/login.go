@@ -50,4 +50,9 @@ type Recorder interface {
 	// PasswordRehashed stores a fresh hash of the user's password, computed after a
 	// successful sign-in whose stored hash used weaker parameters than today's.
 	PasswordRehashed(ctx context.Context, tenantID, userID uuid.UUID, hash string) error
+	// SignInFailed records a refused password attempt for the audit trail: userID is
+	// uuid.Nil when the name matched no account, source the client address (the
+	// recorder keeps only a keyed digest of it), reason "invalid_credentials" or
+	// "locked". An error means the attempt could not be audited: the request fails.
+	SignInFailed(ctx context.Context, tenantID, userID uuid.UUID, source, reason string) error
 }

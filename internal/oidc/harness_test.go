@@ -298,6 +298,8 @@ func (w *world) SignedIn(context.Context, uuid.UUID, uuid.UUID, time.Time) error
 
 func (w *world) PasswordRehashed(context.Context, uuid.UUID, uuid.UUID, string) error { return nil }
 
+func (w *world) SignInFailed(context.Context, uuid.UUID, uuid.UUID, string, string) error { return nil }
+
 // browser is a user agent with a cookie jar that stops at the client's callback.
 type browser struct {
 	t  testing.TB

@@ -201,6 +201,13 @@ func (a *Authenticator) Authenticate(ctx context.Context, t tenant.Tenant, login
 				a.log.WarnContext(ctx, "counting a failed sign-in by source address", "tenant", t.ID, "err", err)
 			}
 		}
+		reason := reasonInvalid
+		if claim.Until != 0 {
+			reason = reasonLocked
+		}
+		if err := a.recordFailure(detached, t, ad.user.ID, sourceIP, reason); err != nil {
+			return user.User{}, err
+		}
 		if claim.Until != 0 {
 			a.log.InfoContext(ctx, "account locked after failed sign-ins", "tenant", t.ID,
 				"account", shortDigest(acct), "failures", claim.Failures)
@@ -239,6 +246,9 @@ func (a *Authenticator) admit(ctx context.Context, t tenant.Tenant, name, source
 		if err := a.checkIP(ctx, ad.ip); err != nil {
 			if errors.Is(err, ErrLocked) {
 				a.log.DebugContext(ctx, "sign-in refused: source address over its limit", "tenant", t.ID, "address", shortDigest(ad.ip))
+				if rerr := a.recordFailure(ctx, t, uuid.Nil, sourceIP, reasonLocked); rerr != nil {
+					return admission{}, rerr
+				}
 			}
 			return admission{}, err
 		}
@@ -258,6 +268,9 @@ func (a *Authenticator) admit(ctx context.Context, t tenant.Tenant, name, source
 	if ad.claim, err = a.claim(ctx, ad.acct, policy); err != nil {
 		if errors.Is(err, ErrLocked) {
 			a.log.DebugContext(ctx, "sign-in refused: account locked", "tenant", t.ID, "account", shortDigest(ad.acct))
+			if rerr := a.recordFailure(ctx, t, ad.user.ID, sourceIP, reasonLocked); rerr != nil {
+				return admission{}, rerr
+			}
 		}
 		return admission{}, err
 	}
@@ -359,6 +372,26 @@ func checkTenant(tenantID uuid.UUID) func(user.User, bool, error) (user.User, bo
 		}
 		return u, true, nil
 	}
+}
+
+// Reasons of a user.sign_in_failed record.
+const (
+	reasonInvalid = "invalid_credentials"
+	reasonLocked  = "locked"
+)
+
+// recordFailure records a refused attempt for the audit trail (userID uuid.Nil when no
+// account matched). An attempt that cannot be recorded is refused: the error wraps
+// kv.ErrUnavailable (503), whatever the verdict would have been.
+func (a *Authenticator) recordFailure(ctx context.Context, t tenant.Tenant, userID uuid.UUID, sourceIP, reason string) error {
+	if a.recorder == nil {
+		return nil
+	}
+	if err := a.recorder.SignInFailed(ctx, t.ID, userID, sourceIP, reason); err != nil {
+		a.log.ErrorContext(ctx, "a failed sign-in could not be recorded; refusing the attempt", "tenant", t.ID, "err", err)
+		return fmt.Errorf("authn: recording a failed sign-in: %w: %w", kv.ErrUnavailable, err)
+	}
+	return nil
 }
 
 // rehash stores a fresh hash of pw after a successful sign-in on a weaker stored hash. A

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 
 	"github.com/ninesid/nines/internal/kv"
@@ -80,7 +81,24 @@ type recorder struct {
 	mu       sync.Mutex
 	signedIn []uuid.UUID
 	rehashed map[uuid.UUID]string
-	err      error
+	failed   []failedAttempt
+	err      error // of SignedIn and PasswordRehashed
+	failErr  error // of SignInFailed
+}
+
+type failedAttempt struct {
+	user           uuid.UUID
+	source, reason string
+}
+
+func (r *recorder) SignInFailed(_ context.Context, _, userID uuid.UUID, source, reason string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.failErr != nil {
+		return r.failErr
+	}
+	r.failed = append(r.failed, failedAttempt{user: userID, source: source, reason: reason})
+	return nil
 }
 
 func (r *recorder) SignedIn(_ context.Context, _, userID uuid.UUID, _ time.Time) error {
@@ -754,5 +772,43 @@ func TestTrustedProxySource(t *testing.T) {
 	}
 	if err := try("alice", alicePW, "198.51.100.7"); !errors.Is(err, authn.ErrLocked) {
 		t.Fatalf("client address over its limit: err = %v, want ErrLocked", err)
+	}
+}
+
+// TestFailuresAreRecorded: every refused attempt reaches the recorder for the audit trail
+// — the account when the name matched one, the source, and why — and an attempt that
+// cannot be recorded is refused as unavailable, whatever its verdict.
+func TestFailuresAreRecorded(t *testing.T) {
+	f := newFixture(t)
+	// alice's third failure (threshold 3) locks her; then even her password is refused.
+	for _, name := range []string{"alice", "alice@example.com", "nobody-here", "alice"} {
+		if _, err := f.auth(name, "wrong password"); err == nil {
+			t.Fatalf("%s with a wrong password signed in", name)
+		}
+	}
+	if _, err := f.auth("alice", alicePW); !errors.Is(err, authn.ErrLocked) {
+		t.Fatalf("alice after three failures: %v, want locked", err)
+	}
+	want := []failedAttempt{
+		{f.alice.ID, ip, "invalid_credentials"},
+		{f.alice.ID, ip, "invalid_credentials"},
+		{uuid.Nil, ip, "invalid_credentials"},
+		{f.alice.ID, ip, "locked"},
+		{f.alice.ID, ip, "locked"},
+	}
+	if diff := cmp.Diff(want, f.rec.failed, cmp.AllowUnexported(failedAttempt{})); diff != "" {
+		t.Fatalf("recorded failures (-want +got):\n%s", diff)
+	}
+	if len(f.rec.signedIn) != 0 {
+		t.Fatalf("sign-ins recorded: %v", f.rec.signedIn)
+	}
+
+	g := newFixture(t)
+	g.rec.failErr = errors.New("spool full")
+	if _, err := g.auth("alice", "wrong password"); !errors.Is(err, kv.ErrUnavailable) {
+		t.Fatalf("a failure that cannot be recorded: %v, want kv.ErrUnavailable", err)
+	}
+	if _, err := g.auth("alice", alicePW); err != nil {
+		t.Fatalf("a right password with the recorder failing: %v (only failures are refused)", err)
 	}
 }
