@@ -36,7 +36,7 @@ type streams struct{ stdout, stderr io.Writer }
 
 type serveCmd struct {
 	config.Config `embed:""`
-	Role          string `name:"role" env:"NINES_ROLE" default:"all" help:"What this process does: all (everything in one process), admin, login, worker, nats (one member of a NATS JetStream cluster), edge. This version implements all, admin, login, worker and nats."`
+	Role          string `name:"role" env:"NINES_ROLE" default:"all" help:"What this process does: all (everything in one process), admin, login, worker, nats (one member of a NATS JetStream cluster), edge (the public entry point: routing, health checks, traffic control)."`
 }
 
 // Validate checks --role together with the configuration, so that every problem is
@@ -45,6 +45,7 @@ func (c *serveCmd) Validate() error {
 	var ps config.Problems
 	c.Config.ReplicaOnly = app.Role(c.Role) == app.RoleLogin
 	c.Config.NATSNode = app.Role(c.Role) == app.RoleNATS
+	c.Config.Edge = app.Role(c.Role) == app.RoleEdge
 	if err := c.Config.Validate(); err != nil && !errors.As(err, &ps) {
 		return err
 	}

@@ -21,6 +21,7 @@ import (
 // the admin API.
 type ctlCmd struct {
 	Readonly readonlyCmd `cmd:"" name:"readonly" help:"Show the read-only mode, or switch it: 'nines ctl readonly on --reason …', 'nines ctl readonly off'. The admin API token is read from $$NINES_ADMIN_TOKEN."`
+	Edge     edgeCmd     `cmd:"" name:"edge" help:"Traffic control of the edge: status, weights, shift, drain, failover, undo. The control token is read from $$NINES_EDGE_CONTROL_TOKEN."`
 }
 
 // readonlyCmd shows or switches the explicit read-only mode (PUT /admin/v1/readonly).

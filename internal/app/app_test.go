@@ -262,12 +262,14 @@ func TestRoles(t *testing.T) {
 			if errors.Is(err, ErrUsage) != tt.usage {
 				t.Fatalf("Run = %v, usage error want %v", err, tt.usage)
 			}
-			want := "not implemented yet in this version"
+			want := ""
 			switch tt.role {
 			case RoleLogin:
 				want = "the login role reads replicas only"
 			case RoleWorker:
 				want = "the worker role consumes the deployment's command stream"
+			case RoleEdge:
+				want = "the edge role needs NINES_EDGE_ROUTES"
 			}
 			if tt.role != "nope" && !strings.Contains(err.Error(), want) {
 				t.Fatalf("message: %v", err)

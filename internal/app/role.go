@@ -8,7 +8,7 @@ import (
 // Role is what a nines process does (ARCHITECTURE.md §1).
 type Role string
 
-// The roles. RoleEdge is not implemented yet.
+// The roles.
 const (
 	RoleAll    Role = "all"
 	RoleLogin  Role = "login"
@@ -37,7 +37,7 @@ func runnerFor(r Role) (roleRunner, error) {
 	case RoleNATS:
 		return runNATS, nil
 	case RoleEdge:
-		return nil, fmt.Errorf("role %q is not implemented yet in this version; use --role=all, admin, login, worker or nats", r)
+		return runEdge, nil
 	}
 	return nil, fmt.Errorf("unknown role %q", r)
 }

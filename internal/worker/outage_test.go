@@ -97,9 +97,10 @@ func TestStoreOutageNeverDeadLetters(t *testing.T) {
 			ss.set(tt.mode)
 			cfg := e.config(ss)
 			// Short, so the outage outlasts many AckWaits; not so short that a loaded
-			// machine (2 shared cores) misses the InProgress signals (every AckWait/3):
-			// 500 ms flaked at a load average of 10.
-			cfg.AckWait = time.Second
+			// machine (2 shared cores, -race) delays the first InProgress of the messages
+			// pulled behind the failing one past it: 500 ms and 1 s flaked at a load
+			// average of 10 (the test's duration grows with it: 5 AckWaits, twice).
+			cfg.AckWait = 2 * time.Second
 			w := New(cfg)
 			e.start(w)
 			must := mustCmd(t)

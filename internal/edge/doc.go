@@ -1,0 +1,20 @@
+// Package edge is the public entry point of nines (ARCHITECTURE.md §5): a reverse proxy
+// on net/http/httputil.ReverseProxy that routes every request by tier (login paths to
+// login clusters, admin and SCIM paths to the admin tier of the shard's primary region,
+// anything else 404) and by tenant (tenant → shard → region → release channel →
+// cluster), splits a region's login traffic between its clusters by weight and a
+// cluster's between its backends by power-of-two-choices on outstanding requests, and
+// takes out what is unhealthy: active probes of /readyz and passive outlier detection
+// on live traffic, each capped so that it never ejects more than a configured share.
+// A connect failure, and an idempotent request that timed out or got 502/503/504 before
+// any byte reached the client, is retried once on another backend within a retry budget.
+//
+// The traffic-control API (control.go) changes weights, shifts traffic gradually, drains
+// a cluster or a zone, fails a region over after a pre-scale check, and undoes; every
+// change is an audit event, and the operator's state persists in a file so that a
+// restart brings no drained target back.
+//
+// The edge must never read or write a database or NATS, never derive anything from the
+// client's Forwarded / X-Forwarded-* headers (it overwrites them), and never log a
+// request's path, query, headers or body.
+package edge
