@@ -92,6 +92,10 @@ type Config struct {
 	// ReadOnly is the read-only mode (*readonly.Mode); nil: a mode of this process
 	// alone, switched only through the API.
 	ReadOnly ReadOnlyMode
+	// Changes tells the login tier at once about the writes that change what it
+	// caches (*changes.Publisher; today a key rotation). nil: none are sent, and the
+	// login tier's cache TTL alone bounds how long it serves the old state.
+	Changes ChangePublisher
 	// Replica returns a store whose reads run on a healthy replica, or nil when there is
 	// none; in read-only mode the admin reads go there. nil (the embedded SQLite, or no
 	// replicas): reads stay on Store.
@@ -114,13 +118,14 @@ type API struct {
 	deadLetters DeadLetters
 	readOnly    ReadOnlyMode
 	replica     func() Store
+	changes     ChangePublisher
 }
 
 // New returns an API for cfg, filling defaults.
 func New(cfg Config) *API {
 	a := &API{store: cfg.Store, passwords: cfg.Passwords, kek: bytes.Clone(cfg.KEK),
 		publicURL: strings.TrimRight(cfg.PublicURL, "/"), log: cfg.Logger, maxBody: cfg.MaxBodyBytes, now: cfg.Now,
-		deadLetters: cfg.DeadLetters, readOnly: cfg.ReadOnly, replica: cfg.Replica}
+		deadLetters: cfg.DeadLetters, readOnly: cfg.ReadOnly, replica: cfg.Replica, changes: cfg.Changes}
 	if a.log == nil {
 		a.log = slog.Default()
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/ninesid/nines/internal/changes"
 	"github.com/ninesid/nines/internal/keys"
 	"github.com/ninesid/nines/internal/store"
 	"github.com/ninesid/nines/internal/tenant"
@@ -71,7 +72,23 @@ func (a *API) rotateSigningKeys(c *call) error {
 	}
 	c.tenant = t
 	a.audit(c, id.String())
+	a.notify(ctx, changes.Change{Tenant: id, Kind: changes.Keys, Version: t.KeyGeneration})
 	return writeJSON(c.w, http.StatusOK, toSigningKeysJSON(ks, t.KeyGeneration))
+}
+
+// ChangePublisher sends change notifications to the login tier (*changes.Publisher).
+// Publish is best effort: it logs and counts its own failures.
+type ChangePublisher interface {
+	Publish(ctx context.Context, c changes.Change) error
+}
+
+// notify tells the login tier about a committed write, when the API has a publisher.
+// Its error is ignored on purpose: the write is done, and a lost notification only
+// leaves the login tier's cache to its TTL.
+func (a *API) notify(ctx context.Context, c changes.Change) {
+	if a.changes != nil {
+		_ = a.changes.Publish(ctx, c)
+	}
 }
 
 // KeyStore is what EnsureSigningKeys needs of the entity store (*sqlstore.Store).

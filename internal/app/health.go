@@ -100,7 +100,8 @@ func (h *health) healthz(w http.ResponseWriter, _ *http.Request) {
 // "degraded" at first; when the process serves sign-ins (loginNeedsNATS) and NATS has
 // been down for natsUnreadyAfter, it is "unavailable" with 503: no sign-in can work
 // without the KV, and a load balancer should send them to a process whose NATS works.
-// A role without NATS (admin) is not affected.
+// The admin role, which serves no sign-ins, is at most degraded by it (and has no nats
+// entry without NINES_NATS_URL).
 func (h *health) readyz(w http.ResponseWriter, r *http.Request) {
 	body := readiness{Role: h.role, Region: h.region, Cluster: h.cluster, Zone: h.zone, Mode: "normal",
 		Databases: []store.DBHealth{}}

@@ -43,22 +43,22 @@ type loginDeps struct {
 }
 
 // mountLogin mounts the hosted login pages and the OpenID Provider of every tenant
-// under /t/{tenant}/.
-func mountLogin(mux *http.ServeMux, d loginDeps) error {
+// under /t/{tenant}/, and returns the provider (change notifications go to it).
+func mountLogin(mux *http.ServeMux, d loginDeps) (*oidc.Provider, error) {
 	pages, err := ui.New()
 	if err != nil {
-		return fmt.Errorf("login pages: %w", err)
+		return nil, fmt.Errorf("login pages: %w", err)
 	}
 	u, err := url.Parse(d.publicURL)
 	if err != nil {
-		return fmt.Errorf("public URL: %w", err)
+		return nil, fmt.Errorf("public URL: %w", err)
 	}
 	// Just-in-time provisioning calls the admin API through the public URL, like any
 	// outside client (ARCHITECTURE §3.3).
 	importer, err := provision.New(provision.Config{PublicURL: d.publicURL, Token: d.provisioningToken,
 		Events: d.events, Logger: d.logger})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	p, err := oidc.New(oidc.Config{
 		PublicURL: d.publicURL,
@@ -88,8 +88,8 @@ func mountLogin(mux *http.ServeMux, d loginDeps) error {
 		Logger:   d.logger,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	p.Mount(mux)
-	return nil
+	return p, nil
 }

@@ -108,8 +108,12 @@ func openNATS(ctx context.Context, cfg config.Config, role Role, logger *slog.Lo
 	if rt.srv == nil {
 		rt.replicas = bucketReplicas(octx, rt.nc, rt.js, natsAttemptTimeout)
 	}
-	if rt.buckets, err = openBuckets(octx, rt.js, rt.replicas, logger); err != nil {
-		return nil, err
+	// The admin role uses NATS for the read-only switch's control bucket and the change
+	// notifications only: none of the login tier's buckets.
+	if role != RoleAdmin {
+		if rt.buckets, err = openBuckets(octx, rt.js, rt.replicas, logger); err != nil {
+			return nil, err
+		}
 	}
 	if rt.srv == nil && (role == RoleLogin || role == RoleAll) {
 		rt.buckets, rt.fallback = withFallback(rt.buckets, rt.nc.IsConnected)

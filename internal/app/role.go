@@ -50,7 +50,9 @@ func runAll(ctx context.Context, o Options) error {
 
 // runAdmin serves the admin API against the primary. It migrates only the embedded
 // SQLite; a PostgreSQL schema is migrated explicitly with `nines migrate` (a deploy
-// step that runs once, not in every replica).
+// step that runs once, not in every replica). With NINES_NATS_URL it connects to the
+// deployment's NATS: the read-only switch is then shared by every admin process, and
+// key rotations are announced to the login tier (internal/changes).
 func runAdmin(ctx context.Context, o Options) error {
-	return serve(ctx, o, serveSpec{migrate: o.Config.Embedded(), primaryFallback: true, admin: true})
+	return serve(ctx, o, serveSpec{migrate: o.Config.Embedded(), primaryFallback: true, admin: true, optionalNATS: true})
 }

@@ -73,7 +73,7 @@ func runLogin(ctx context.Context, o Options) (err error) {
 		nats: nrt.healthCheck(), loginNeedsNATS: nrt.fallback == nil}
 	mux := http.NewServeMux()
 	h.mount(mux)
-	err = mountLogin(mux, loginDeps{
+	lp, err := mountLogin(mux, loginDeps{
 		reader:    rs.Reader(),
 		recorder:  bus.Recorder{Publisher: pub, SourceKey: sourceKey},
 		buckets:   nrt.buckets,
@@ -91,8 +91,14 @@ func runLogin(ctx context.Context, o Options) (err error) {
 	if err != nil {
 		return fmt.Errorf("login surface: %w", err)
 	}
+	// A key rotation announced by the admin tier is read from the replicas at once.
+	var chg changeWiring
+	if err := chg.subscribe(ctx, nrt, lp, logger); err != nil {
+		return err
+	}
+	defer chg.close(logger) // before NATS closes
 	h.commands = pub.Stats
-	md := metricsDeps{commands: pub, databases: rs.Health, lag: rs.ReplicaLag}
+	md := metricsDeps{commands: pub, databases: rs.Health, lag: rs.ReplicaLag, extra: chg.collectors()}
 	nrt.fallback.wire(h, &md)
 	handler := mountMetrics(mux, o.Role, cfg, md)
 	return serveHTTP(ctx, o, cfg, h, handler, ln, logger, "issuers", cfg.PublicURL+"/t/{tenant}")

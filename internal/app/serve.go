@@ -37,6 +37,9 @@ type serveSpec struct {
 	primaryFallback bool // reads may go to the primary when no replica is healthy
 	admin           bool // mount the admin API
 	nats            bool // start or connect to NATS and open the login tier's KV buckets
+	// optionalNATS: without nats, connect to NINES_NATS_URL when it is set, for the shared
+	// read-only switch and the change notifications only (no buckets, commands or worker).
+	optionalNATS bool
 }
 
 // serve runs an HTTP-serving role: open and migrate the store, listen, ensure the
@@ -98,8 +101,21 @@ func serve(ctx context.Context, o Options, spec serveSpec) (err error) {
 		}
 		defer func() { err = errors.Join(err, wrk.stop()) }()
 		defer pub.Close()
+	} else if spec.optionalNATS && cfg.NATSURL != "" {
+		if nrt, err = openNATS(ctx, cfg, o.Role, logger); err != nil {
+			return err
+		}
+		defer func() { err = errors.Join(err, nrt.close(logger)) }()
 	}
 	bucketsOpened(buckets)
+	// Change notifications (internal/changes): the admin API tells the login tier about a
+	// key rotation at once; without NATS the login tier's cache TTL alone bounds it.
+	var chg changeWiring
+	if spec.admin {
+		if err := chg.openPublisher(nrt, logger); err != nil {
+			return err
+		}
+	}
 
 	// Read-only mode of the admin API (ARCHITECTURE §1, §6); ro stays nil without it.
 	var ro *readonly.Mode
@@ -160,6 +176,7 @@ func serve(ctx context.Context, o Options, spec serveSpec) (err error) {
 			Logger:    logger,
 			ReadOnly:  ro,
 			Replica:   replicaReads,
+			Changes:   chg.publisher(),
 		}
 		if wrk != nil {
 			ac.DeadLetters = wrk.w.DLQ()
@@ -171,7 +188,7 @@ func serve(ctx context.Context, o Options, spec serveSpec) (err error) {
 		if err != nil {
 			return err
 		}
-		err = mountLogin(mux, loginDeps{
+		lp, err := mountLogin(mux, loginDeps{
 			reader:    st.Reader(),
 			recorder:  bus.Recorder{Publisher: pub, SourceKey: sourceKey},
 			buckets:   buckets,
@@ -187,8 +204,12 @@ func serve(ctx context.Context, o Options, spec serveSpec) (err error) {
 		if err != nil {
 			return fmt.Errorf("login surface: %w", err)
 		}
+		if err := chg.subscribe(ctx, nrt, lp, logger); err != nil {
+			return err
+		}
+		defer chg.close(logger) // before NATS closes
 	}
-	md := metricsDeps{commands: pub, worker: wrk, databases: b.Health, lag: replicaLag(b)}
+	md := metricsDeps{commands: pub, worker: wrk, databases: b.Health, lag: replicaLag(b), extra: chg.collectors()}
 	fallbackOf(nrt).wire(h, &md)
 	handler := mountMetrics(mux, o.Role, cfg, md)
 	if pub != nil {

@@ -334,20 +334,20 @@ func TestKeyRotationIsPickedUp(t *testing.T) {
 	}
 }
 
-// flakyKeys fails SigningKeys on demand.
+// flakyKeys fails SigningKeySet on demand.
 type flakyKeys struct {
 	w    *world
 	fail bool
 }
 
-func (f *flakyKeys) SigningKeys(ctx context.Context, tid uuid.UUID) ([]keys.Key, error) {
+func (f *flakyKeys) SigningKeySet(ctx context.Context, tid uuid.UUID) ([]keys.Key, int64, error) {
 	f.w.mu.Lock()
 	fail := f.fail
 	f.w.mu.Unlock()
 	if fail {
-		return nil, errors.New("replica down")
+		return nil, 0, errors.New("replica down")
 	}
-	return f.w.SigningKeys(ctx, tid)
+	return f.w.SigningKeySet(ctx, tid)
 }
 
 func TestSigningSurvivesAKeyStoreOutage(t *testing.T) {

@@ -23,9 +23,12 @@ import (
 	"github.com/ninesid/nines/internal/user"
 )
 
-// KeyReader reads a tenant's signing keys (every algorithm, every rotation state).
+// KeyReader reads a tenant's signing keys (every algorithm, every rotation state) with
+// the tenant's key generation they are of (*sqlstore.Reader): the generation read first,
+// on the same database, so the keys are of it or a later one. A tenant that does not
+// exist has no keys and generation 0.
 type KeyReader interface {
-	SigningKeys(ctx context.Context, tenantID uuid.UUID) ([]keys.Key, error)
+	SigningKeySet(ctx context.Context, tenantID uuid.UUID) (ks []keys.Key, generation int64, err error)
 }
 
 // Authenticator checks a password sign-in (*authn.Authenticator): its errors are
@@ -78,7 +81,7 @@ type Config struct {
 	AuthRequestLifetime  time.Duration // default 30m
 	DeviceCodeLifetime   time.Duration // default 10m
 	DevicePollInterval   time.Duration // default 5s (RFC 8628 §3.2)
-	KeyCacheTTL          time.Duration // default 1m: how fast a rotation is picked up
+	KeyCacheTTL          time.Duration // default 1m: how fast a rotation is picked up without a change notification (KeysChanged)
 }
 
 // Provider is the OpenID Provider of every tenant.
@@ -142,6 +145,7 @@ func New(cfg Config) (*Provider, error) {
 		p.cfg.ClientIP = peerIP
 	}
 	p.keys = newKeyCache(cfg.Keys, cfg.KEK, cfg.KeyCacheTTL, p.now)
+	p.keys.log = p.log
 	p.lib = op.RegisterServer(&server{p: p}, op.Endpoints{
 		Token:               op.NewEndpoint("/t/{tenant}/token"),
 		Introspection:       op.NewEndpoint("/t/{tenant}/introspect"),

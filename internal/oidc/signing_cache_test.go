@@ -13,16 +13,17 @@ import (
 	"github.com/ninesid/nines/internal/keys"
 )
 
-// staticKeys is a KeyReader over a set a test swaps.
+// staticKeys is a KeyReader over a set (and its generation) a test swaps.
 type staticKeys struct {
 	mu  sync.Mutex
 	set []keys.Key
+	gen int64
 }
 
-func (s *staticKeys) SigningKeys(context.Context, uuid.UUID) ([]keys.Key, error) {
+func (s *staticKeys) SigningKeySet(context.Context, uuid.UUID) ([]keys.Key, int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]keys.Key(nil), s.set...), nil
+	return append([]keys.Key(nil), s.set...), s.gen, nil
 }
 
 // TestKeyCacheOpensEachKeyOnce: a sealed private key is opened once per process — not

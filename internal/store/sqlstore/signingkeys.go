@@ -39,6 +39,27 @@ func (r *Reader) SigningKeys(ctx context.Context, tenantID uuid.UUID) ([]keys.Ke
 	})
 }
 
+// SigningKeySet returns every signing key of tenantID, as SigningKeys does, together with
+// the tenant's key_generation, from one replica: the generation is read first, so the
+// keys are of that generation or a later one (a replica only moves forward). The login
+// tier's key cache uses it to tell whether it holds the rotation a change notification
+// announced. A tenant that does not exist has no keys and generation 0.
+func (r *Reader) SigningKeySet(ctx context.Context, tenantID uuid.UUID) (ks []keys.Key, generation int64, err error) {
+	err = r.read(ctx, func(ctx context.Context, q querier) error {
+		generation = 0 // the router may run this again on another replica
+		err := q.QueryRowContext(ctx, `SELECT key_generation FROM tenants WHERE id = $1`, tenantID).Scan(&generation)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return r.s.readErr("key generation", err)
+		}
+		ks, err = r.s.signingKeys(ctx, q, tenantID)
+		return err
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return ks, generation, nil
+}
+
 func (s *Store) signingKeys(ctx context.Context, q querier, tenantID uuid.UUID) ([]keys.Key, error) {
 	rows, err := q.QueryContext(ctx, `SELECT `+keyCols+` FROM signing_keys
 		WHERE tenant_id = $1 ORDER BY alg, state`, tenantID)

@@ -23,6 +23,12 @@ func keyAndSignInCases() map[string]func(t *testing.T, w *world) {
 		"Reader.SigningKeys": func(t *testing.T, w *world) {
 			keysCase(t, w, func(tid uuid.UUID) ([]keys.Key, error) { return w.r.SigningKeys(ctxOf(w), tid) })
 		},
+		"Reader.SigningKeySet": func(t *testing.T, w *world) {
+			keysCase(t, w, func(tid uuid.UUID) ([]keys.Key, error) {
+				ks, _, err := w.r.SigningKeySet(ctxOf(w), tid)
+				return ks, err
+			})
+		},
 		"Store.RotateSigningKeys": func(t *testing.T, w *world) {
 			replaceKeysCase(t, w, "RotateSigningKeys", w.s.RotateSigningKeys)
 		},

@@ -151,6 +151,16 @@ func testRotateSigningKeys(t *testing.T, s *sqlstore.Store) {
 	if got.KeyGeneration != 1 || got.Version != tn.Version || !got.UpdatedAt.Equal(tn.UpdatedAt) {
 		t.Errorf("tenant after rotation: generation %d version %d, want 1 and %d (UpdatedAt kept)", got.KeyGeneration, got.Version, tn.Version)
 	}
+	// The login tier's read: the keys with the generation they belong to.
+	setKeys, gen, err := s.Reader().SigningKeySet(ctx, tn.ID)
+	mustDo(t, err)
+	wantSame(t, "Reader.SigningKeySet after rotation", after, setKeys)
+	if gen != 1 {
+		t.Errorf("Reader.SigningKeySet generation after one rotation = %d, want 1", gen)
+	}
+	if ks, gen, err := s.Reader().SigningKeySet(ctx, randomID()); err != nil || len(ks) != 0 || gen != 0 {
+		t.Errorf("Reader.SigningKeySet of an unknown tenant = %d keys, generation %d, %v; want none, 0, nil", len(ks), gen, err)
+	}
 
 	// A second rotation drops the first set's current keys (previous now).
 	after2 := res(s.RotateSigningKeys(ctx, tn.ID, fakeRotate(tn.ID))).must(t)
