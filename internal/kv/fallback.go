@@ -28,8 +28,9 @@ import (
 //
 // Deletes and consumes of mirrored entries done during an outage are queued as
 // tombstones and replayed on the primary (a delete conditional on the revision) when it
-// answers again; local entries are then promoted: created on the primary, after which
-// they are ordinary mirrors. Sync does both; the process runs it every second.
+// answers again — by Sync, and before any later operation on the same key reaches the
+// primary; local entries are then promoted: created on the primary, after which they are
+// ordinary mirrors. The process runs Sync every second.
 //
 // What this cannot give (documented in the README): entries written during an outage
 // are visible to this process only until they are promoted, so a flow whose requests
@@ -43,11 +44,16 @@ type Fallback struct {
 
 	openUntil atomic.Int64 // Unix nanoseconds until which the primary is not tried
 
-	mu         sync.Mutex
-	seq        uint64
-	bytes      int64
-	entries    map[string]fbEntry
-	tombstones []tombstone
+	mu      sync.Mutex
+	seq     uint64
+	bytes   int64
+	entries map[string]fbEntry
+	// tombs are the deletes of primary entries done here during an outage, by key, with
+	// the revision each is conditional on (0: unconditional). Sync replays them; and
+	// before any operation on the primary touches such a key, its delete is replayed
+	// first, so that an entry consumed here during the outage is never served again by
+	// the primary to this process.
+	tombs map[string]uint64
 }
 
 // probeKey is read by Sync to learn that the primary answers again.
@@ -108,17 +114,9 @@ type fbEntry struct {
 	value   []byte
 	rev     uint64 // LocalRevision set: local
 	expires time.Time
-	// pinned: a local entry the primary refused at promotion (another process created
-	// the key meanwhile); it stays local, and unpromoted, until it ends.
-	pinned bool
 }
 
 func (e fbEntry) local() bool { return e.rev&LocalRevision != 0 }
-
-type tombstone struct {
-	key string
-	rev uint64 // the primary's revision the delete is conditional on; 0: unconditional
-}
 
 // NewFallback wraps primary.
 func NewFallback(primary Bucket, c FallbackConfig) *Fallback {
@@ -146,7 +144,7 @@ func NewFallback(primary Bucket, c FallbackConfig) *Fallback {
 	if c.Stats == nil {
 		c.Stats = new(FallbackStats)
 	}
-	return &Fallback{primary: primary, c: c, entries: make(map[string]fbEntry)}
+	return &Fallback{primary: primary, c: c, entries: make(map[string]fbEntry), tombs: make(map[string]uint64)}
 }
 
 // usable reports whether the primary may be tried now.
@@ -215,11 +213,8 @@ func (f *Fallback) store(key string, value []byte, rev uint64, ttl time.Duration
 	if had {
 		oldSize = int64(len(key) + len(old.value))
 	}
-	if f.bytes-oldSize+size > f.c.MaxBytes {
-		f.sweep()
-		if f.bytes-oldSize+size > f.c.MaxBytes {
-			return false
-		}
+	if f.bytes-oldSize+size > f.c.MaxBytes && !f.evict(f.bytes-oldSize+size-f.c.MaxBytes, key) {
+		return false
 	}
 	f.drop(key)
 	f.entries[key] = fbEntry{value: append([]byte(nil), value...), rev: rev, expires: f.c.Now().Add(ttl)}
@@ -228,6 +223,31 @@ func (f *Fallback) store(key string, value []byte, rev uint64, ttl time.Duration
 		f.c.Stats.LocalEntries.Add(1)
 	}
 	return true
+}
+
+// evictScan bounds the entries evict looks at for one write.
+const evictScan = 4096
+
+// evict frees at least need bytes by dropping expired entries and mirrors (never local
+// entries, never keep), looking at no more than evictScan entries; it reports whether it
+// freed enough. Map iteration starts at a random entry, so the mirrors dropped are a
+// random sample: a full bucket keeps taking new mirrors and local entries. f.mu must be
+// held.
+func (f *Fallback) evict(need int64, keep string) bool {
+	now := f.c.Now()
+	seen := 0
+	for k, e := range f.entries {
+		if need <= 0 || seen == evictScan {
+			break
+		}
+		seen++
+		if k == keep || (e.local() && now.Before(e.expires)) {
+			continue
+		}
+		need -= int64(len(k) + len(e.value))
+		f.drop(k)
+	}
+	return need <= 0
 }
 
 // sweep drops every expired entry. f.mu must be held.
@@ -273,13 +293,41 @@ func (f *Fallback) writeLocal(key string, value []byte) (uint64, error) {
 	return rev, nil
 }
 
-// bury queues a delete of the primary's key at rev for Sync. f.mu must be held.
+// bury queues a delete of the primary's key at rev (0: unconditional). Past
+// MaxTombstones an arbitrary queued delete is dropped (counted). f.mu must be held.
 func (f *Fallback) bury(key string, rev uint64) {
-	if len(f.tombstones) >= f.c.MaxTombstones {
-		f.tombstones = f.tombstones[1:]
-		f.c.Stats.TombstonesDropped.Add(1)
+	if _, ok := f.tombs[key]; !ok && len(f.tombs) >= f.c.MaxTombstones {
+		for k := range f.tombs {
+			delete(f.tombs, k)
+			f.c.Stats.TombstonesDropped.Add(1)
+			break
+		}
 	}
-	f.tombstones = append(f.tombstones, tombstone{key: key, rev: rev})
+	f.tombs[key] = rev
+}
+
+// settle replays key's queued delete on the primary before an operation there, so that
+// the primary never serves this process an entry it consumed or replaced during an
+// outage. It reports false when the primary did not answer (the operation is then done
+// locally).
+func (f *Fallback) settle(ctx context.Context, key string) bool {
+	f.mu.Lock()
+	rev, ok := f.tombs[key]
+	f.mu.Unlock()
+	if !ok {
+		return true
+	}
+	_, answered := f.attempt(ctx, func(ctx context.Context) error { return f.primary.Delete(ctx, key, rev) })
+	if !answered {
+		return false
+	}
+	f.mu.Lock()
+	if r, still := f.tombs[key]; still && r == rev {
+		delete(f.tombs, key)
+	}
+	f.mu.Unlock()
+	f.c.Stats.TombstonesApplied.Add(1)
+	return true
 }
 
 // localEntry returns key's local entry, if any.
@@ -297,7 +345,7 @@ func (f *Fallback) Get(ctx context.Context, key string) (Entry, error) {
 	if e, ok := f.localEntry(key); ok {
 		return Entry{Key: key, Value: append([]byte(nil), e.value...), Revision: e.rev}, nil
 	}
-	if f.usable() {
+	if f.usable() && f.settle(ctx, key) {
 		var got Entry
 		err, answered := f.attempt(ctx, func(ctx context.Context) (err error) {
 			got, err = f.primary.Get(ctx, key)
@@ -332,7 +380,7 @@ func (f *Fallback) Create(ctx context.Context, key string, value []byte) (uint64
 	if _, ok := f.localEntry(key); ok {
 		return 0, ErrExists
 	}
-	if f.usable() {
+	if f.usable() && f.settle(ctx, key) {
 		var rev uint64
 		err, answered := f.attempt(ctx, func(ctx context.Context) (err error) {
 			rev, err = f.primary.Create(ctx, key, value)
@@ -374,7 +422,7 @@ func (f *Fallback) Update(ctx context.Context, key string, value []byte, rev uin
 	if _, ok := f.localEntry(key); ok {
 		return 0, ErrConflict // a local entry supersedes the primary's revisions
 	}
-	if f.usable() {
+	if f.usable() && f.settle(ctx, key) {
 		var nrev uint64
 		err, answered := f.attempt(ctx, func(ctx context.Context) (err error) {
 			nrev, err = f.primary.Update(ctx, key, value, rev)
@@ -420,7 +468,7 @@ func (f *Fallback) Put(ctx context.Context, key string, value []byte) (uint64, e
 	if err := checkValue(value, f.c.MaxValueSize); err != nil {
 		return 0, err
 	}
-	if f.usable() {
+	if f.usable() && f.settle(ctx, key) {
 		var rev uint64
 		err, answered := f.attempt(ctx, func(ctx context.Context) (err error) {
 			rev, err = f.primary.Put(ctx, key, value)
@@ -464,7 +512,7 @@ func (f *Fallback) Delete(ctx context.Context, key string, rev uint64) error {
 	} else if _, ok := f.localEntry(key); ok {
 		return ErrConflict
 	}
-	if f.usable() {
+	if f.usable() && f.settle(ctx, key) {
 		err, answered := f.attempt(ctx, func(ctx context.Context) error { return f.primary.Delete(ctx, key, rev) })
 		if answered {
 			if err == nil {
@@ -501,7 +549,7 @@ func (f *Fallback) Consume(ctx context.Context, key string) (Entry, error) {
 		return Entry{Key: key, Value: e.value, Revision: e.rev}, nil
 	}
 	f.mu.Unlock()
-	if f.usable() {
+	if f.usable() && f.settle(ctx, key) {
 		var got Entry
 		err, answered := f.attempt(ctx, func(ctx context.Context) (err error) {
 			got, err = f.primary.Consume(ctx, key)
@@ -530,10 +578,15 @@ func (f *Fallback) Consume(ctx context.Context, key string) (Entry, error) {
 
 // Sync brings the primary up to date after an outage, if it answers: it replays the
 // queued deletes (each conditional on the revision this process last saw), then creates
-// every local entry on the primary, after which it is an ordinary mirror. At most batch
-// of each per call. It reports how many are still waiting and the first error that left
-// work undone.
+// every local entry on the primary, after which it is an ordinary mirror. A local entry
+// whose key the primary already has (another process wrote it meanwhile: a throttle
+// counter) is dropped: the primary is authoritative. It also drops expired entries. At
+// most batch deletes and batch promotions per call. It reports how many are still
+// waiting and the first error that left work undone.
 func (f *Fallback) Sync(ctx context.Context, batch int) (pending int, err error) {
+	f.mu.Lock()
+	f.sweep()
+	f.mu.Unlock()
 	if !f.usable() {
 		return f.pending(), nil
 	}
@@ -546,36 +599,33 @@ func (f *Fallback) Sync(ctx context.Context, batch int) (pending int, err error)
 		})
 	}
 	f.mu.Lock()
-	n := min(batch, len(f.tombstones))
-	todo := append([]tombstone(nil), f.tombstones[:n]...)
-	f.mu.Unlock()
-	done := 0
-	for _, tb := range todo {
-		derr, answered := f.attempt(ctx, func(ctx context.Context) error { return f.primary.Delete(ctx, tb.key, tb.rev) })
-		if !answered {
-			err = derr
+	keys := make([]string, 0, min(batch, len(f.tombs)))
+	for k := range f.tombs {
+		if len(keys) == batch {
 			break
 		}
-		// Deleted, or changed since (a newer write wins), or gone: done either way.
-		done++
-		f.c.Stats.TombstonesApplied.Add(1)
+		keys = append(keys, k)
 	}
-	f.mu.Lock()
-	f.tombstones = f.tombstones[min(done, len(f.tombstones)):]
+	f.mu.Unlock()
+	for _, k := range keys {
+		// Deleted, or changed since (a newer write wins), or gone: done either way.
+		if !f.settle(ctx, k) {
+			return f.pending(), ErrUnavailable
+		}
+	}
 	type promotion struct {
 		key   string
 		value []byte
 		rev   uint64
 	}
 	var locals []promotion
-	if err == nil {
-		for k, e := range f.entries {
-			if len(locals) == batch {
-				break
-			}
-			if e.local() && !e.pinned && f.c.Now().Before(e.expires) {
-				locals = append(locals, promotion{k, e.value, e.rev})
-			}
+	f.mu.Lock()
+	for k, e := range f.entries {
+		if len(locals) == batch {
+			break
+		}
+		if e.local() && f.c.Now().Before(e.expires) {
+			locals = append(locals, promotion{k, e.value, e.rev})
 		}
 	}
 	f.mu.Unlock()
@@ -586,16 +636,14 @@ func (f *Fallback) Sync(ctx context.Context, batch int) (pending int, err error)
 			return err
 		})
 		if !answered {
-			err = cerr
-			break
+			return f.pending(), cerr
 		}
 		f.mu.Lock()
 		e, ok := f.live(p.key)
 		switch {
-		case cerr != nil: // the primary has the key (another process wrote it): ours stays local until it ends
+		case cerr != nil: // the primary has the key: it wins
 			if ok && e.rev == p.rev {
-				e.pinned = true
-				f.entries[p.key] = e
+				f.drop(p.key)
 			}
 		case ok && e.rev == p.rev: // promoted: an ordinary mirror now
 			f.drop(p.key)
@@ -606,16 +654,16 @@ func (f *Fallback) Sync(ctx context.Context, batch int) (pending int, err error)
 		}
 		f.mu.Unlock()
 	}
-	return f.pending(), err
+	return f.pending(), nil
 }
 
 // pending counts the tombstones and local entries Sync has still to bring over.
 func (f *Fallback) pending() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	n := len(f.tombstones)
+	n := len(f.tombs)
 	for _, e := range f.entries {
-		if e.local() && !e.pinned {
+		if e.local() {
 			n++
 		}
 	}

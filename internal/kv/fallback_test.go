@@ -220,8 +220,9 @@ func TestFallbackWritesDuringTheOutage(t *testing.T) {
 	}
 }
 
-// A key another process created on the primary during the outage keeps this process's
-// local entry local (pinned), and Sync stops reporting it as pending.
+// A key another process created on the primary during the outage (a throttle counter)
+// is the primary's: Sync drops this process's local entry instead of keeping it, so a
+// lockout set elsewhere is not ignored here.
 func TestFallbackPromotionConflict(t *testing.T) {
 	p := newFlaky()
 	f, clock, _ := newClocked(p, kv.FallbackConfig{MissWhileDown: kv.ErrNotFound})
@@ -236,8 +237,61 @@ func TestFallbackPromotionConflict(t *testing.T) {
 	if n, err := f.Sync(ctx(t), 100); err != nil || n != 0 {
 		t.Fatalf("Sync = %d, %v; want nothing pending", n, err)
 	}
-	if e, err := f.Get(ctx(t), "throttle.u"); err != nil || string(e.Value) != "1" {
-		t.Fatalf("Get = %q, %v; want this process's local 1", e.Value, err)
+	if e, err := f.Get(ctx(t), "throttle.u"); err != nil || string(e.Value) != "7" {
+		t.Fatalf("Get = %q, %v; want the primary's 7", e.Value, err)
+	}
+}
+
+// A bucket full of mirrors (every write of normal operation leaves one) still takes
+// local writes during an outage: mirrors are evicted for them.
+func TestFallbackFullOfMirrorsStillTakesLocalWrites(t *testing.T) {
+	p := newFlaky()
+	f, _, st := newClocked(p, kv.FallbackConfig{MaxBytes: 2000})
+	for i := range 100 {
+		if _, err := f.Create(ctx(t), fmt.Sprintf("up%03d", i), make([]byte, 100)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.down.Store(true)
+	for i := range 10 {
+		if _, err := f.Create(ctx(t), fmt.Sprintf("down%02d", i), make([]byte, 100)); err != nil {
+			t.Fatalf("local write %d in a bucket full of mirrors: %v", i, err)
+		}
+	}
+	if st.LocalEntries.Load() != 10 {
+		t.Fatalf("%d local entries, want 10", st.LocalEntries.Load())
+	}
+	// Local entries are never evicted for other local entries: the bound holds.
+	var full error
+	for i := range 20 {
+		if _, err := f.Create(ctx(t), fmt.Sprintf("more%02d", i), make([]byte, 100)); err != nil {
+			full = err
+			break
+		}
+	}
+	if !errors.Is(full, kv.ErrFull) {
+		t.Fatalf("local writes past MaxBytes: %v, want ErrFull", full)
+	}
+}
+
+// An entry consumed here during the outage is never served again by the primary to this
+// process, even before Sync ran: the queued delete is replayed first.
+func TestFallbackReplaysTheDeleteBeforeThePrimary(t *testing.T) {
+	p := newFlaky()
+	f, clock, _ := newClocked(p, kv.FallbackConfig{})
+	if _, err := f.Create(ctx(t), "authreq.1", []byte("r")); err != nil {
+		t.Fatal(err)
+	}
+	p.down.Store(true)
+	if _, err := f.Consume(ctx(t), "authreq.1"); err != nil {
+		t.Fatal(err)
+	}
+	up(p, clock) // no Sync
+	if _, err := f.Consume(ctx(t), "authreq.1"); !errors.Is(err, kv.ErrNotFound) {
+		t.Fatalf("second Consume after the outage = %v, want ErrNotFound", err)
+	}
+	if _, err := p.Bucket.Get(ctx(t), "authreq.1"); !errors.Is(err, kv.ErrNotFound) {
+		t.Fatalf("the primary still has the consumed entry: %v", err)
 	}
 }
 
@@ -267,23 +321,36 @@ func TestFallbackSkipsADeadPrimary(t *testing.T) {
 	}
 }
 
-// Memory is bounded: past MaxBytes, local writes are ErrFull (an ErrUnavailable) and
-// mirrors are skipped, never an unbounded map.
+// Memory is bounded: mirrors past MaxBytes evict older mirrors, and local writes past
+// it are ErrFull (an ErrUnavailable), never an unbounded map.
 func TestFallbackBounded(t *testing.T) {
 	p := newFlaky()
-	f, _, st := newClocked(p, kv.FallbackConfig{MaxBytes: 1000})
+	f, _, _ := newClocked(p, kv.FallbackConfig{MaxBytes: 1000})
 	for i := range 20 {
 		if _, err := f.Create(ctx(t), fmt.Sprintf("up%02d", i), make([]byte, 100)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if st.MirrorsSkipped.Load() == 0 {
-		t.Fatal("2 KB of mirrors kept in 1000 bytes")
-	}
 	p.down.Store(true)
-	_, err := f.Create(ctx(t), "down", make([]byte, 100))
-	if !errors.Is(err, kv.ErrFull) || !errors.Is(err, kv.ErrUnavailable) {
-		t.Fatalf("a local write past MaxBytes = %v, want ErrFull", err)
+	kept := 0
+	for i := range 20 {
+		if _, err := f.Get(ctx(t), fmt.Sprintf("up%02d", i)); err == nil {
+			kept++
+		}
+	}
+	if kept == 0 || kept*(4+100) > 1000 {
+		t.Fatalf("%d mirrors of 104 bytes kept in 1000 bytes", kept)
+	}
+	locals := 0
+	var err error
+	for i := range 20 {
+		if _, err = f.Create(ctx(t), fmt.Sprintf("dn%02d", i), make([]byte, 100)); err != nil {
+			break
+		}
+		locals++
+	}
+	if !errors.Is(err, kv.ErrFull) || !errors.Is(err, kv.ErrUnavailable) || locals*(4+100) > 1000 {
+		t.Fatalf("after %d local writes: %v, want ErrFull within 1000 bytes", locals, err)
 	}
 }
 

@@ -245,10 +245,9 @@ func (a *Authenticator) admit(ctx context.Context, t tenant.Tenant, name, source
 	if ad.perIP {
 		if err := a.checkIP(ctx, ad.ip); err != nil {
 			if errors.Is(err, ErrLocked) {
+				// Not audited: a refusal costs no hash, and auditing each would let a
+				// client write events without limit. The failure that set the limit was.
 				a.log.DebugContext(ctx, "sign-in refused: source address over its limit", "tenant", t.ID, "address", shortDigest(ad.ip))
-				if rerr := a.recordFailure(ctx, t, uuid.Nil, sourceIP, reasonLocked); rerr != nil {
-					return admission{}, rerr
-				}
 			}
 			return admission{}, err
 		}
@@ -267,10 +266,8 @@ func (a *Authenticator) admit(ctx context.Context, t tenant.Tenant, name, source
 	}
 	if ad.claim, err = a.claim(ctx, ad.acct, policy); err != nil {
 		if errors.Is(err, ErrLocked) {
+			// Not audited (see above): the failure that locked the account was.
 			a.log.DebugContext(ctx, "sign-in refused: account locked", "tenant", t.ID, "account", shortDigest(ad.acct))
-			if rerr := a.recordFailure(ctx, t, ad.user.ID, sourceIP, reasonLocked); rerr != nil {
-				return admission{}, rerr
-			}
 		}
 		return admission{}, err
 	}

@@ -775,9 +775,11 @@ func TestTrustedProxySource(t *testing.T) {
 	}
 }
 
-// TestFailuresAreRecorded: every refused attempt reaches the recorder for the audit trail
-// — the account when the name matched one, the source, and why — and an attempt that
-// cannot be recorded is refused as unavailable, whatever its verdict.
+// TestFailuresAreRecorded: every failed password attempt reaches the recorder for the
+// audit trail — the account when the name matched one, the source, and why ("locked" for
+// the failure that locked the account) — refusals of a locked account are not (they cost
+// no hash: auditing each would let anyone write events without limit), and an attempt
+// that cannot be recorded is refused as unavailable, whatever its verdict.
 func TestFailuresAreRecorded(t *testing.T) {
 	f := newFixture(t)
 	// alice's third failure (threshold 3) locks her; then even her password is refused.
@@ -793,8 +795,7 @@ func TestFailuresAreRecorded(t *testing.T) {
 		{f.alice.ID, ip, "invalid_credentials"},
 		{f.alice.ID, ip, "invalid_credentials"},
 		{uuid.Nil, ip, "invalid_credentials"},
-		{f.alice.ID, ip, "locked"},
-		{f.alice.ID, ip, "locked"},
+		{f.alice.ID, ip, "locked"}, // the failure that locked her; the refusal after it is not audited
 	}
 	if diff := cmp.Diff(want, f.rec.failed, cmp.AllowUnexported(failedAttempt{})); diff != "" {
 		t.Fatalf("recorded failures (-want +got):\n%s", diff)
