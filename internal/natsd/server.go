@@ -175,6 +175,11 @@ func clusterOptions(sopts *server.Options, c Cluster) error {
 		Name: c.Name,
 		Host: host,
 		Port: port,
+		// Clients are not told the members' own client addresses: they use the URLs
+		// they were given (NINES_NATS_URL lists every member, or the proxies and load
+		// balancers in front of them) and nothing else, so a path through a proxy or a
+		// zone boundary is not bypassed after a reconnect.
+		NoAdvertise: true,
 	}
 	// Explicit routes are dialled forever, every second, so a member restarted or
 	// started later joins without help.
