@@ -28,6 +28,7 @@ type cli struct {
 	Migrate migrateCmd `cmd:"" help:"Apply pending database migrations and exit."`
 	Apply   applyCmd   `cmd:"" help:"Apply a declarative YAML file to a running server through the admin API. The admin API token is read from $$NINES_ADMIN_TOKEN."`
 	Ctl     ctlCmd     `cmd:"" help:"Operate a running deployment through the admin API (read-only mode). The admin API token is read from $$NINES_ADMIN_TOKEN."`
+	Lab     labCmd     `cmd:"" help:"Run the whole production topology on this machine, break it and score it (see README \"Reliability\")."`
 	Version versionCmd `cmd:"" help:"Print the version, commit and Go version."`
 }
 
