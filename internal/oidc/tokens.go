@@ -94,13 +94,16 @@ func algOf(app client.Application) keys.Alg {
 	}
 }
 
+// errNoSuchUser marks loadUser's "the replica has no such user".
+var errNoSuchUser = errors.New("no such user")
+
 // loadUser reads the grant's user and checks it may still get tokens.
 func (p *Provider) loadUser(ctx context.Context, uid uuid.UUID) (user.User, error) {
 	tc := tenantFrom(ctx)
 	u, err := p.cfg.Users.User(ctx, tc.T.ID, uid)
 	if err != nil {
 		if p.notFound(err) {
-			return user.User{}, InvalidGrant("user %s no longer exists", uid)
+			return user.User{}, wrapError(CodeInvalidGrant, fmt.Errorf("user %s: %w", uid, errNoSuchUser))
 		}
 		return user.User{}, classifyRead(err)
 	}
@@ -155,6 +158,39 @@ func (p *Provider) issue(ctx context.Context, app client.Application, g grant, w
 	return resp, nil
 }
 
+// A grant authenticated less than userLagGrace ago whose user the replica does not have
+// was most likely created a moment ago on the primary (just-in-time provisioning goes
+// through the admin API, and replication takes its time): the read is retried for up to
+// userLagWait, then answered temporarily_unavailable (503) — the code stays redeemable —
+// rather than invalid_grant, which would make the client start over.
+const (
+	userLagGrace = 30 * time.Second
+	userLagWait  = 2 * time.Second
+)
+
+// grantUser is loadUser for g's user, patient with replication lag (see userLagGrace).
+func (p *Provider) grantUser(ctx context.Context, g grant) (user.User, error) {
+	u, err := p.loadUser(ctx, g.UserID)
+	if !errors.Is(err, errNoSuchUser) || p.now().Sub(g.AuthTime) > userLagGrace {
+		return u, err
+	}
+	for wait, waited := 50*time.Millisecond, time.Duration(0); waited < userLagWait; wait *= 2 {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return user.User{}, wrapError(CodeTemporarilyUnavailable, ctx.Err())
+		case <-t.C:
+		}
+		waited += wait
+		if u, err = p.loadUser(ctx, g.UserID); !errors.Is(err, errNoSuchUser) {
+			return u, err
+		}
+	}
+	return user.User{}, wrapError(CodeTemporarilyUnavailable,
+		fmt.Errorf("user %s, authenticated %v ago, is not on this replica yet", g.UserID, p.now().Sub(g.AuthTime).Round(time.Millisecond)))
+}
+
 // mint signs the access token of g for app and, when openid was granted to a user, its
 // ID token. It writes nothing: a failure here leaves no state behind.
 func (p *Provider) mint(ctx context.Context, app client.Application, g grant, withUser bool) (tokenResponse, error) {
@@ -163,7 +199,7 @@ func (p *Provider) mint(ctx context.Context, app client.Application, g grant, wi
 	sub := app.ClientID // client_credentials: the client itself (RFC 9068 §2.2)
 	var claims userClaims
 	if withUser {
-		u, err := p.loadUser(ctx, g.UserID)
+		u, err := p.grantUser(ctx, g)
 		if err != nil {
 			return tokenResponse{}, err
 		}
