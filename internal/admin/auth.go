@@ -12,6 +12,7 @@ import (
 	"github.com/ninesid/nines/internal/requestid"
 	"github.com/ninesid/nines/internal/store"
 	"github.com/ninesid/nines/internal/tenant"
+	"github.com/ninesid/nines/internal/user"
 )
 
 // call is one request on its way through a route: who made it, the store it reads and
@@ -84,7 +85,8 @@ func (a *API) serve(c *call) error {
 }
 
 // provisionRoutes are the only routes a provision-scoped token may call: what the login
-// tier's just-in-time provisioning needs (create a user, find one by name or ID).
+// tier's just-in-time provisioning needs (create a user, find one by name or ID). Within
+// them the handlers narrow it further (provisionCreate, provisionList).
 var provisionRoutes = map[string]bool{
 	http.MethodPost + " " + usersPath:          true,
 	http.MethodGet + " " + usersPath:           true,
@@ -101,6 +103,47 @@ func scopeAllows(scope apitoken.Scope, rt route) bool {
 		return provisionRoutes[rt.Method+" "+rt.Path]
 	}
 	return false
+}
+
+// provisioning reports whether the call is made with a provision-scoped token.
+func (c *call) provisioning() bool { return c.token.Scope == apitoken.ScopeProvision }
+
+// provisionCreate refuses (403, like any call outside a token's scope) what a
+// provision-scoped token may not do when it creates a user: just-in-time provisioning
+// imports a user of a tenant with an import source (user_import), active, with an
+// e-mail address the legacy store reported but nobody verified. A global provision
+// token (the login tier's) must not be a way to plant a verified or disabled
+// account in any tenant. in is nil before the body is read: then only the tenant is
+// checked, so a refused call pays for no decoding. Admin-scoped tokens are not limited.
+func (a *API) provisionCreate(c *call, in *userCreate) error {
+	var reason string
+	switch {
+	case !c.provisioning():
+		return nil
+	case !c.tenant.UserImport.Enabled():
+		reason = "provision-scoped token on a tenant without user_import"
+	case in == nil:
+		return nil
+	case in.EmailVerified:
+		reason = "provision-scoped token setting email_verified"
+	case in.Status != "" && in.Status != user.StatusActive:
+		reason = "provision-scoped token setting a status other than active"
+	default:
+		return nil
+	}
+	a.denied(c, reason)
+	return forbidden()
+}
+
+// provisionList refuses (403) a provision-scoped token's list of a tenant's users
+// without the username filter: the login tier looks up one name; it has no need to
+// enumerate accounts.
+func (a *API) provisionList(c *call, byName bool) error {
+	if !c.provisioning() || byName {
+		return nil
+	}
+	a.denied(c, "provision-scoped token listing users without the username filter")
+	return forbidden()
 }
 
 var errUnauthorized = &problem{Type: typeUnauthorized, Title: "Unauthorized", Status: http.StatusUnauthorized,

@@ -30,14 +30,24 @@ func (e *env) provisionToken(tenantSlug string) string {
 	return tok
 }
 
+// mkImportTenant creates a tenant with an import source (user_import): the tenants a
+// provision-scoped token may create users in.
+func (e *env) mkImportTenant(slug string) string {
+	e.t.Helper()
+	e.as("POST", "/admin/v1/tenants", `{"slug":"`+slug+`","display_name":"`+slug+` Inc","user_import":{"url":"https://legacy.example.com/check"}}`).
+		want(http.StatusCreated)
+	return slug
+}
+
 // TestProvisionScopeAllowsOnlyUserCreateAndRead walks the whole route table with a
 // provision-scoped token: the three user routes of just-in-time provisioning work in any
-// tenant; every other route (tenants, tokens, keys, groups, applications, user changes,
-// read-only switch, dead letters, events) is 403 problem+json, and changes nothing.
+// tenant with an import source; every other route (tenants, tokens, keys, groups,
+// applications, user changes, read-only switch, dead letters, events) is 403
+// problem+json, and changes nothing.
 func TestProvisionScopeAllowsOnlyUserCreateAndRead(t *testing.T) {
 	e := newEnv(t)
-	e.mkTenant("acme")
-	e.mkTenant("other")
+	e.mkImportTenant("acme")
+	e.mkImportTenant("other")
 	prov := e.provisionToken("")
 
 	// The allowed routes, in two tenants.
@@ -53,7 +63,6 @@ func TestProvisionScopeAllowsOnlyUserCreateAndRead(t *testing.T) {
 		if len(items) != 1 || items[0]["id"] != id {
 			t.Errorf("%s: find by username = %v", slug, items)
 		}
-		e.do(req{Method: "GET", Path: "/admin/v1/tenants/" + slug + "/users", Token: prov}).want(http.StatusOK)
 		if got := e.do(req{Method: "GET", Path: "/admin/v1/tenants/" + slug + "/users/" + id, Token: prov}).want(http.StatusOK).str("id"); got != id {
 			t.Errorf("%s: get by ID = %q", slug, got)
 		}
@@ -102,12 +111,12 @@ func TestProvisionScopeAllowsOnlyUserCreateAndRead(t *testing.T) {
 // TestProvisionScopeOfOneTenant: a provision token scoped to a tenant has both limits.
 func TestProvisionScopeOfOneTenant(t *testing.T) {
 	e := newEnv(t)
-	e.mkTenant("acme")
-	e.mkTenant("other")
+	e.mkImportTenant("acme")
+	e.mkImportTenant("other")
 	prov := e.provisionToken("acme")
 	e.do(req{Method: "POST", Path: "/admin/v1/tenants/acme/users", Token: prov, Body: `{"username":"bob"}`}).want(http.StatusCreated)
 	e.do(req{Method: "POST", Path: "/admin/v1/tenants/other/users", Token: prov, Body: `{"username":"bob"}`}).problem(http.StatusForbidden, "forbidden")
-	e.do(req{Method: "GET", Path: "/admin/v1/tenants/other/users", Token: prov}).problem(http.StatusForbidden, "forbidden")
+	e.do(req{Method: "GET", Path: "/admin/v1/tenants/other/users?username=bob", Token: prov}).problem(http.StatusForbidden, "forbidden")
 	e.do(req{Method: "GET", Path: "/admin/v1/tenants/acme", Token: prov}).problem(http.StatusForbidden, "forbidden")
 	if n := len(e.as("GET", "/admin/v1/tenants/other/users", "").want(200).items()); n != 0 {
 		t.Errorf("the denied create reached the other tenant")
@@ -129,7 +138,7 @@ func TestProvisionScopeInReadOnlyMode(t *testing.T) {
 
 func TestTokenScopeThroughTheAPI(t *testing.T) {
 	e := newEnv(t)
-	e.mkTenant("acme")
+	e.mkImportTenant("acme")
 	m := e.as("POST", "/admin/v1/tokens", `{"name":"jit","scope":"provision"}`).want(http.StatusCreated).json()
 	tok, _ := m["token"].(string)
 	if m["scope"] != "provision" || tok == "" {
@@ -211,4 +220,98 @@ func TestTenantUserImport(t *testing.T) {
 	scoped := e.token("acme-admin", &slug, time.Time{})
 	e.do(req{Method: "PATCH", Path: "/admin/v1/tenants/acme", Token: scoped, Body: `{"user_import":{"url":"https://evil.example/"}}`}).
 		problem(http.StatusForbidden, "forbidden")
+}
+
+// TestProvisionScopeLimits: within its three routes a provision-scoped token creates
+// only what just-in-time provisioning creates — an active user with an unverified
+// e-mail address, in a tenant with an import source — and finds users only by name. Each
+// refusal is 403 problem+json, changes nothing and is logged; an admin token may do all
+// of it.
+func TestProvisionScopeLimits(t *testing.T) {
+	e := newEnv(t)
+	e.mkImportTenant("acme")
+	e.mkTenant("plain")
+	prov := e.provisionToken("")
+	const pw = `"password":"correct horse battery"`
+	for _, tt := range []struct {
+		name, method, path, body string
+		want                     int // 403: refused for the provision token
+		reason                   string
+	}{
+		{name: "create in a tenant without user_import", method: "POST", path: "/admin/v1/tenants/plain/users",
+			body: `{"username":"u1",` + pw + `}`, want: http.StatusForbidden, reason: "tenant without user_import"},
+		{name: "create with malformed body in a tenant without user_import", method: "POST", path: "/admin/v1/tenants/plain/users",
+			body: `{"username":`, want: http.StatusForbidden, reason: "tenant without user_import"},
+		{name: "create a verified e-mail", method: "POST", path: "/admin/v1/tenants/acme/users",
+			body: `{"username":"u2","email":"u2@example.com","email_verified":true,` + pw + `}`, want: http.StatusForbidden, reason: "setting email_verified"},
+		{name: "create disabled", method: "POST", path: "/admin/v1/tenants/acme/users",
+			body: `{"username":"u3","status":"disabled",` + pw + `}`, want: http.StatusForbidden, reason: "status other than active"},
+		{name: "create with an unknown status", method: "POST", path: "/admin/v1/tenants/acme/users",
+			body: `{"username":"u4","status":"locked",` + pw + `}`, want: http.StatusForbidden, reason: "status other than active"},
+		{name: "list every user", method: "GET", path: "/admin/v1/tenants/acme/users", want: http.StatusForbidden,
+			reason: "without the username filter"},
+		{name: "list every user of a tenant without user_import", method: "GET", path: "/admin/v1/tenants/plain/users",
+			want: http.StatusForbidden, reason: "without the username filter"},
+		{name: "list a page", method: "GET", path: "/admin/v1/tenants/acme/users?limit=1", want: http.StatusForbidden,
+			reason: "without the username filter"},
+		{name: "find by e-mail", method: "GET", path: "/admin/v1/tenants/acme/users?email=x@example.com", want: http.StatusForbidden,
+			reason: "without the username filter"},
+		// What the login tier sends (provision.AdminClient): allowed.
+		{name: "create as the login tier does", method: "POST", path: "/admin/v1/tenants/acme/users",
+			body: `{"username":"u5","email":"u5@example.com","given_name":"U","family_name":"Five","status":"active",` + pw + `}`, want: http.StatusCreated},
+		{name: "create with email_verified false", method: "POST", path: "/admin/v1/tenants/acme/users",
+			body: `{"username":"u6","email_verified":false,` + pw + `}`, want: http.StatusCreated},
+		{name: "create without a status", method: "POST", path: "/admin/v1/tenants/acme/users",
+			body: `{"username":"u7",` + pw + `}`, want: http.StatusCreated},
+		{name: "find by username", method: "GET", path: "/admin/v1/tenants/acme/users?username=U5", want: http.StatusOK},
+		{name: "find by username in a tenant without user_import", method: "GET", path: "/admin/v1/tenants/plain/users?username=u1",
+			want: http.StatusOK},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := e.in(t)
+			before := e.logs.String()
+			r := e.do(req{Method: tt.method, Path: tt.path, Token: prov, Body: tt.body})
+			if tt.want != http.StatusForbidden {
+				r.want(tt.want)
+				return
+			}
+			p := r.problem(http.StatusForbidden, "forbidden")
+			if p["detail"] != "this token may not perform this operation" {
+				t.Errorf("problem %v", p)
+			}
+			if logs := strings.TrimPrefix(e.logs.String(), before); !strings.Contains(logs, "admin access denied") || !strings.Contains(logs, tt.reason) {
+				t.Errorf("denial not logged with %q:\n%s", tt.reason, logs)
+			}
+		})
+	}
+	// Only the allowed creations happened.
+	for slug, want := range map[string]string{"acme": "u5,u6,u7", "plain": ""} {
+		var names []string
+		for _, it := range e.as("GET", "/admin/v1/tenants/"+slug+"/users", "").want(http.StatusOK).items() {
+			names = append(names, it["username"].(string))
+			if slug == "acme" && (it["email_verified"] != false || it["status"] != "active") {
+				t.Errorf("provisioned user %v", it)
+			}
+		}
+		if got := strings.Join(names, ","); got != want {
+			t.Errorf("%s users %q, want %q", slug, got, want)
+		}
+	}
+	if items := e.do(req{Method: "GET", Path: "/admin/v1/tenants/acme/users?username=u5", Token: prov}).want(http.StatusOK).items(); len(items) != 1 {
+		t.Fatalf("find by username: %v", items)
+	} else if id, _ := items[0]["id"].(string); e.do(req{Method: "GET", Path: "/admin/v1/tenants/acme/users/" + id, Token: prov}).want(http.StatusOK).str("id") != id {
+		t.Errorf("get by ID")
+	}
+
+	// An admin-scoped token keeps every one of these.
+	e.as("POST", "/admin/v1/tenants/plain/users", `{"username":"a1","email":"a1@example.com","email_verified":true,"status":"disabled"}`).
+		want(http.StatusCreated)
+	if items := e.as("GET", "/admin/v1/tenants/plain/users", "").want(http.StatusOK).items(); len(items) != 1 ||
+		items[0]["email_verified"] != true || items[0]["status"] != "disabled" {
+		t.Errorf("admin-created user %v", items)
+	}
+	e.as("GET", "/admin/v1/tenants/plain/users?email=a1@example.com", "").want(http.StatusOK)
+	slug := "plain"
+	scoped := e.token("plain-admin", &slug, time.Time{})
+	e.do(req{Method: "GET", Path: "/admin/v1/tenants/plain/users", Token: scoped}).want(http.StatusOK)
 }

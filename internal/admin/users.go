@@ -60,8 +60,14 @@ type passwordSet struct {
 }
 
 func (a *API) createUser(c *call) error {
+	if err := a.provisionCreate(c, nil); err != nil {
+		return err
+	}
 	var in userCreate
 	if err := decode(c.w, c.r, a.maxBody, &in, mediaJSON); err != nil {
+		return err
+	}
+	if err := a.provisionCreate(c, &in); err != nil {
 		return err
 	}
 	u := user.User{Username: in.Username, Email: in.Email, EmailVerified: in.EmailVerified,
@@ -105,6 +111,9 @@ func (a *API) listUsers(c *call) error {
 	}
 	email, byEmail, err := filter(q, "email")
 	if err != nil {
+		return err
+	}
+	if err := a.provisionList(c, byName); err != nil {
 		return err
 	}
 	if !byName && !byEmail {

@@ -282,10 +282,11 @@ func (e *Edge) handleWeights(w http.ResponseWriter, r *http.Request) error {
 	if err := e.knownClusters(region, req.Weights); err != nil {
 		return err
 	}
-	e.stopShift()
-	return e.apply(w, r, "set_weights", region, req.changeReq, []string{region}, "", "", func(o *Overrides) error {
-		setWeights(o, region, req.Weights)
-		return nil
+	return e.withShiftStopped(func() error {
+		return e.apply(w, r, "set_weights", region, req.changeReq, []string{region}, "", "", func(o *Overrides) error {
+			setWeights(o, region, req.Weights)
+			return nil
+		})
 	})
 }
 
@@ -370,15 +371,16 @@ func (e *Edge) handleDrain(drain bool) func(http.ResponseWriter, *http.Request) 
 			action = "undrain_" + what
 		}
 		check := []string{region}
-		e.stopShift()
-		return e.apply(w, r, action, key, req.changeReq, check, "", "", func(o *Overrides) error {
-			l := list(o)
-			if drain {
-				*l = append(*l, key)
-			} else {
-				*l = slices.DeleteFunc(*l, func(s string) bool { return s == key })
-			}
-			return nil
+		return e.withShiftStopped(func() error {
+			return e.apply(w, r, action, key, req.changeReq, check, "", "", func(o *Overrides) error {
+				l := list(o)
+				if drain {
+					*l = append(*l, key)
+				} else {
+					*l = slices.DeleteFunc(*l, func(s string) bool { return s == key })
+				}
+				return nil
+			})
 		})
 	}
 }
@@ -458,9 +460,14 @@ func (e *Edge) handleUndo(w http.ResponseWriter, r *http.Request) error {
 	if err := req.validate(); err != nil {
 		return err
 	}
-	e.stopShift()
-	before := e.state.load().o
-	last, after, err := e.state.undoLast()
+	var before, after Overrides
+	var last undoEntry
+	err := e.withShiftStopped(func() error {
+		var err error
+		before = e.state.load().o
+		last, after, err = e.state.undoLast()
+		return err
+	})
 	if errors.Is(err, errNoChange) {
 		return &problem{Type: typeConflict, Title: "Nothing to undo", Status: http.StatusConflict, Detail: "no change is recorded"}
 	}
@@ -501,13 +508,13 @@ func (e *Edge) handleLoad(w http.ResponseWriter, _ *http.Request) error {
 
 func (e *Edge) handleEvents(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	after, limit := uint64(0), 100
+	after, paging, limit := uint64(0), false, 100
 	if s := q.Get("after"); s != "" {
 		v, err := strconv.ParseUint(s, 10, 64)
 		if err != nil {
 			return invalid("after", "a sequence number")
 		}
-		after = v
+		after, paging = v, true
 	}
 	if s := q.Get("limit"); s != "" {
 		v, err := strconv.Atoi(s)
@@ -520,6 +527,13 @@ func (e *Edge) handleEvents(w http.ResponseWriter, r *http.Request) error {
 	if kind != "" && kind != KindChange && kind != KindHealth && kind != KindReload {
 		return invalid("kind", "change, health or reload")
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"events": e.events.list(after, kind, limit)})
+	// Oldest first either way. With after: the oldest limit events after it (a page; the
+	// next one starts after its last seq). Without: the newest limit (what
+	// `nines ctl edge events` shows).
+	evs := e.events.tail(kind, limit)
+	if paging {
+		evs = e.events.list(after, kind, limit)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"events": evs})
 	return nil
 }

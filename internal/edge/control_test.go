@@ -1,11 +1,17 @@
 package edge
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -355,4 +361,104 @@ func TestAutomaticRegionFailover(t *testing.T) {
 	if s.byBackend["east"] != 0 {
 		t.Fatalf("west back: %v", s.byBackend)
 	}
+}
+
+// TestChangeDuringShiftStart: an operator's change (weights, a drain, undo, a shift
+// cancel) that arrives while a shift is starting ends that shift; it must not keep
+// stepping over the change. The shift's first step is held in its pre-scale check by a
+// peer edge that does not answer until the change is waiting on the edge; then both run
+// to the end.
+func TestChangeDuringShiftStart(t *testing.T) {
+	for _, tt := range []struct {
+		name, method, path string
+		body               map[string]any
+		frame              string // the change's handler, as it appears in a goroutine's stack
+	}{
+		{name: "weights", method: "PUT", path: "/v1/weights", body: map[string]any{"weights": map[string]int{"login-a": 90, "login-b": 10}, "force": true},
+			frame: "(*Edge).handleWeights"},
+		{name: "drain", method: "POST", path: "/v1/drain", body: map[string]any{"cluster": "login-a", "force": true},
+			frame: "(*Edge).handleDrain"},
+		{name: "undo", method: "POST", path: "/v1/undo", frame: "(*Edge).handleUndo"},
+		{name: "cancel", method: "DELETE", path: "/v1/shift", frame: "(*Edge).handleShiftCancel"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			entered, held := make(chan struct{}), make(chan struct{})
+			var calls atomic.Int32
+			peer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if calls.Add(1) == 1 {
+					close(entered)
+					<-held
+				}
+				_, _ = io.WriteString(w, `{"region":"west","clusters":[]}`)
+			}))
+			t.Cleanup(peer.Close)
+			release := sync.OnceFunc(func() { close(held) })
+			t.Cleanup(release) // before peer.Close, should the test stop early
+			tc := newTwoClusters(t)
+			routes := strings.Replace(tc.routes(""), "primary: true\n", "primary: true\n        edges: [\""+peer.URL+"\"]\n", 1)
+			te := startEdge(t, routes, edgeOpts{})
+
+			send := func(method, path string, body map[string]any) <-chan int {
+				codes := make(chan int, 1)
+				var rd io.Reader
+				if body != nil {
+					raw, _ := json.Marshal(body)
+					rd = bytes.NewReader(raw)
+				}
+				req, _ := http.NewRequest(method, te.control+path, rd)
+				req.Header.Set("Authorization", "Bearer "+te.token)
+				if body != nil {
+					req.Header.Set("Content-Type", "application/json")
+				}
+				go func() {
+					resp, err := te.client.Do(req)
+					if err != nil {
+						codes <- 0
+						return
+					}
+					resp.Body.Close()
+					codes <- resp.StatusCode
+				}()
+				return codes
+			}
+			shift := send("POST", "/v1/shift", map[string]any{"cluster": "login-b", "to_percent": 100, "step": 10,
+				"interval": "1h", "force": true})
+			<-entered // the shift's first step is in its pre-scale check
+			change := send(tt.method, tt.path, tt.body)
+			code := 0 // the change's answer, should it not wait
+			waitFor(t, 10*time.Second, "the change to wait on the edge", func() bool {
+				select {
+				case code = <-change:
+					return true
+				default:
+					return blockedIn(tt.frame)
+				}
+			})
+			release()
+			if c := <-shift; c != http.StatusAccepted {
+				t.Fatalf("shift: %d", c)
+			}
+			if code == 0 {
+				code = <-change
+			}
+			if code != http.StatusOK {
+				t.Fatalf("%s: %d", tt.name, code)
+			}
+			if s := te.Status().Shift; s == nil || s.State != "canceled" {
+				t.Fatalf("the shift goes on after the operator's change: %+v", s)
+			}
+		})
+	}
+}
+
+// blockedIn reports whether a goroutine with frame in its stack waits on a mutex.
+func blockedIn(frame string) bool {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	for g := range strings.SplitSeq(string(buf), "\n\n") {
+		if strings.Contains(g, frame) && strings.Contains(g, "sync.(*Mutex).Lock") {
+			return true
+		}
+	}
+	return false
 }

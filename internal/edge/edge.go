@@ -76,7 +76,7 @@ type Edge struct {
 
 	shiftMu      sync.Mutex // guards shift
 	shift        *shiftJob  // the running (or last) shift
-	shiftStartMu sync.Mutex // one shift starts at a time
+	shiftStartMu sync.Mutex // held while a shift starts, and by a change that stops it (withShiftStopped)
 }
 
 // New loads the routing table and the state file and returns an edge ready to serve;

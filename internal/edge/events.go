@@ -3,6 +3,7 @@ package edge
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 )
@@ -74,18 +75,34 @@ func (l *eventLog) add(e Event) Event {
 	return e
 }
 
-// list returns the events after seq (0: all), oldest first, at most limit.
+// list returns the events after seq after (0: from the oldest kept), oldest first, at
+// most limit (0: no limit): the oldest ones, so that a client paging with after set to
+// the last Seq it saw misses none (unless they fell out of the ring).
 func (l *eventLog) list(after uint64, kind string, limit int) []Event {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	out := []Event{}
 	for _, e := range l.events {
+		if limit > 0 && len(out) == limit {
+			break
+		}
 		if e.Seq > after && (kind == "" || e.Kind == kind) {
 			out = append(out, e)
 		}
 	}
-	if limit > 0 && len(out) > limit {
-		out = out[len(out)-limit:]
+	return out
+}
+
+// tail returns the newest limit events (0: all), oldest first.
+func (l *eventLog) tail(kind string, limit int) []Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := []Event{}
+	for i := len(l.events) - 1; i >= 0 && (limit <= 0 || len(out) < limit); i-- {
+		if e := l.events[i]; kind == "" || e.Kind == kind {
+			out = append(out, e)
+		}
 	}
+	slices.Reverse(out)
 	return out
 }

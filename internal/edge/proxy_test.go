@@ -226,3 +226,54 @@ func TestNoBackendProblem(t *testing.T) {
 		t.Fatalf("problem %+v", p)
 	}
 }
+
+// TestPostNotRepeatedOnceSent: a POST that reached a backend is never sent again, with
+// or without an Idempotency-Key (no backend deduplicates on it: a repeated code
+// redemption would revoke the grant as code reuse), while a GET that got the same 503 is
+// retried on another backend.
+func TestPostNotRepeatedOnceSent(t *testing.T) {
+	tc := newTwoClusters(t)
+	te := startEdge(t, tc.routes(""), edgeOpts{})
+	all := []*fakeBackend{tc.a1, tc.a2, tc.b1, tc.b2, tc.east}
+	for _, b := range all {
+		b.setMode(mode5xx)
+	}
+	hits := func() (n int64) {
+		for _, b := range all {
+			n += b.hits.Load()
+		}
+		return n
+	}
+	for _, tt := range []struct {
+		name, method, path, key string
+		wantHits                int64
+	}{
+		{name: "post with idempotency key", method: http.MethodPost, path: "/t/acme/token", key: "k1", wantHits: 1},
+		{name: "post", method: http.MethodPost, path: "/t/acme/token", wantHits: 1},
+		{name: "get", method: http.MethodGet, path: "/t/acme/.well-known/openid-configuration", wantHits: 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			before := hits()
+			var body io.Reader
+			if tt.method == http.MethodPost {
+				body = strings.NewReader("grant_type=authorization_code&code=c1")
+			}
+			req, _ := http.NewRequest(tt.method, te.public+tt.path, body)
+			if tt.key != "" {
+				req.Header.Set("Idempotency-Key", tt.key)
+			}
+			resp, err := te.client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusServiceUnavailable {
+				t.Fatalf("status %d, want the backend's 503", resp.StatusCode)
+			}
+			if got := hits() - before; got != tt.wantHits {
+				t.Fatalf("backends saw the request %d times, want %d", got, tt.wantHits)
+			}
+		})
+	}
+}

@@ -128,12 +128,14 @@ func serviceOf(rest string) string {
 	return table.ServiceDefault
 }
 
-// idempotent reports whether r may be sent twice (RFC 9110 §9.2.2), or carries an
-// Idempotency-Key.
+// idempotent reports whether r may be sent twice: its method is idempotent (RFC 9110
+// §9.2.2). An Idempotency-Key header changes nothing: no backend deduplicates on it, so
+// repeating a POST that reached one (a code redemption, a key rotation) would run it
+// twice; a non-idempotent request is retried only when nothing was sent.
 func idempotent(r *http.Request) bool {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
 		return true
 	}
-	return r.Header.Get("Idempotency-Key") != ""
+	return false
 }

@@ -80,8 +80,8 @@ func TestClassify(t *testing.T) {
 		{name: "bad slug", path: "/t/Acme/authorize"},
 		{name: "empty slug", path: "/t//authorize"},
 		{name: "dot dot", path: "/t/acme/../admin/v1/tenants"},
-		{name: "idempotency key makes a post retryable", method: "POST", path: "/t/acme/token", wantOK: true, tier: tierLogin,
-			tenant: "acme", shard: "us", channel: "fast", service: table.ServiceOIDC, outPath: "/t/acme/token", idempotent: true},
+		{name: "idempotency key does not make a post retryable", method: "POST", path: "/t/acme/token", wantOK: true, tier: tierLogin,
+			tenant: "acme", shard: "us", channel: "fast", service: table.ServiceOIDC, outPath: "/t/acme/token"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -70,6 +70,19 @@ func (e *Edge) stopShift() {
 	<-j.done
 }
 
+// withShiftStopped stops a running shift and runs f while no shift can start: an
+// operator's change (weights, a drain, undo) ends the shift, and a shift being started
+// at that moment must not step over the change afterwards. shiftStartMu orders the two:
+// handleShift holds it from stopping the previous shift until the new one is registered,
+// so f runs either before that shift's first step or after it is registered (and
+// stopped here).
+func (e *Edge) withShiftStopped(f func() error) error {
+	e.shiftStartMu.Lock()
+	defer e.shiftStartMu.Unlock()
+	e.stopShift()
+	return f()
+}
+
 func (e *Edge) shiftStatus() *ShiftStatus {
 	e.shiftMu.Lock()
 	j := e.shift
@@ -155,6 +168,8 @@ func (e *Edge) handleShift(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (e *Edge) handleShiftCancel(w http.ResponseWriter, r *http.Request) error {
+	e.shiftStartMu.Lock() // a shift being started is registered first, then canceled
+	defer e.shiftStartMu.Unlock()
 	st := e.shiftStatus()
 	if st == nil || st.State != "running" {
 		return &problem{Type: typeConflict, Title: "No shift running", Status: http.StatusConflict, Detail: "no shift is running"}

@@ -70,7 +70,7 @@ type BackendStatus struct {
 func (e *Edge) Status() Status {
 	rt, st, now := e.rt.Load(), e.state.load(), time.Now()
 	s := Status{Region: e.cfg.Region, Started: e.started.UTC(), RoutesFile: e.cfg.RoutesPath, Overrides: st.o,
-		UndoDepth: e.state.undoDepth(), Shift: e.shiftStatus(), Events: e.events.list(0, "", 30), Regions: []RegionStatus{}}
+		UndoDepth: e.state.undoDepth(), Shift: e.shiftStatus(), Events: e.events.tail("", 30), Regions: []RegionStatus{}}
 	e.budget.mu.Lock()
 	s.RetryTokens = round2(e.budget.tokens)
 	e.budget.mu.Unlock()
