@@ -2,11 +2,8 @@ package lab
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -14,11 +11,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"golang.org/x/sys/unix"
+
+	"github.com/ninesid/nines/internal/pgproc"
 )
 
 // PGBinDir is where Debian's postgresql-15 package installs the server binaries.
-const PGBinDir = "/usr/lib/postgresql/15/bin"
+const PGBinDir = pgproc.BinDir
 
 // pgSettings are every server's settings. The lab trades durability for speed like the
 // test clusters (fsync and full-page writes off: a lab must never hold data anyone
@@ -51,43 +49,23 @@ var pgSettings = []string{
 // pgDatabase is the database the lab's nines processes use.
 const pgDatabase = "nines"
 
-// pgRunner runs the server programs, as the postgres system user when the lab runs as
-// root (initdb and postgres refuse root).
+// pgRunner runs the server programs (internal/pgproc), as the postgres system user when
+// the lab runs as root (initdb and postgres refuse root).
 type pgRunner struct {
+	pgproc.Runner
 	cred *syscall.Credential // nil: the current user
 }
 
 // newPGRunner checks the server binaries and picks the user to run them as.
 func newPGRunner() (pgRunner, error) {
-	for _, name := range []string{"initdb", "postgres"} {
-		if _, err := os.Stat(filepath.Join(PGBinDir, name)); err != nil {
-			return pgRunner{}, fmt.Errorf("lab: PostgreSQL 15 server binaries not found in %s: run apt-get install -y postgresql", PGBinDir)
-		}
+	if err := pgproc.CheckBinaries(PGBinDir); err != nil {
+		return pgRunner{}, fmt.Errorf("lab: %w", err)
 	}
-	if os.Geteuid() != 0 {
-		return pgRunner{}, nil
-	}
-	u, err := user.Lookup("postgres")
+	r, err := pgproc.NewRunner()
 	if err != nil {
-		return pgRunner{}, fmt.Errorf("lab: running as root needs the postgres system user (%v): run apt-get install -y postgresql", err)
+		return pgRunner{}, fmt.Errorf("lab: %w", err)
 	}
-	uid, errU := strconv.ParseUint(u.Uid, 10, 32)
-	gid, errG := strconv.ParseUint(u.Gid, 10, 32)
-	if err := errors.Join(errU, errG); err != nil {
-		return pgRunner{}, fmt.Errorf("lab: postgres system user: %w", err)
-	}
-	return pgRunner{cred: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}, nil
-}
-
-// run runs a program to completion as the server user; its output is in the error.
-func (r pgRunner) run(ctx context.Context, path string, args ...string) error {
-	cmd := exec.CommandContext(ctx, path, args...)
-	cmd.Env = []string{"LC_ALL=C", "TZ=UTC", "PATH=/usr/bin:/bin"}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: r.cred, Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("%s: %w\n%s", filepath.Base(path), err, out)
-	}
-	return nil
+	return pgRunner{Runner: r, cred: r.Credential()}, nil
 }
 
 // mkdir creates dir (mode 0700) owned by the server user.
@@ -95,10 +73,8 @@ func (r pgRunner) mkdir(dir string) error {
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		return fmt.Errorf("lab: %w", err)
 	}
-	if r.cred != nil {
-		if err := os.Chown(dir, int(r.cred.Uid), int(r.cred.Gid)); err != nil {
-			return fmt.Errorf("lab: %w", err)
-		}
+	if err := r.Own(dir); err != nil {
+		return fmt.Errorf("lab: %w", err)
 	}
 	return nil
 }
@@ -164,16 +140,16 @@ func (n *pgNode) args() []string {
 // each replica (a cold base backup, as internal/store/pgtest does: faster than
 // pg_basebackup, which needs a checkpoint on a running server) with standby.signal.
 func initCluster(ctx context.Context, r pgRunner, primary *pgNode, replicas []*pgNode) error {
-	err := r.run(ctx, filepath.Join(PGBinDir, "initdb"), "-D", primary.dataDir, "-U", "postgres",
+	err := r.Run(ctx, filepath.Join(PGBinDir, "initdb"), "-D", primary.dataDir, "-U", "postgres",
 		"-A", "trust", "--no-sync", "--no-instructions", "-E", "UTF8", "--locale=C", "--wal-segsize=4")
 	if err != nil {
 		return fmt.Errorf("lab: %w", err)
 	}
 	for _, rep := range replicas {
-		if err := r.run(ctx, "/bin/cp", "-a", primary.dataDir, rep.dataDir); err != nil {
+		if err := r.Run(ctx, "/bin/cp", "-a", primary.dataDir, rep.dataDir); err != nil {
 			return fmt.Errorf("lab: copy base backup: %w", err)
 		}
-		if err := r.run(ctx, "/usr/bin/touch", filepath.Join(rep.dataDir, "standby.signal")); err != nil {
+		if err := r.Run(ctx, "/usr/bin/touch", filepath.Join(rep.dataDir, "standby.signal")); err != nil {
 			return fmt.Errorf("lab: %w", err)
 		}
 	}
@@ -272,48 +248,12 @@ func pollUntil(ctx context.Context, timeout time.Duration, done func(context.Con
 	}
 }
 
-// readPidFile returns the trimmed lines of a data directory's postmaster.pid (line 1:
-// the postmaster's pid; line 7: the System V shared memory key and id).
-func readPidFile(dataDir string) []string {
-	b, err := os.ReadFile(filepath.Join(dataDir, "postmaster.pid"))
-	if err != nil {
-		return nil
-	}
-	lines := strings.Split(string(b), "\n")
-	for i := range lines {
-		lines[i] = strings.TrimSpace(lines[i])
-	}
-	return lines
-}
-
-// removeShm removes the small System V segment that a killed postmaster leaves behind
-// (a clean shutdown removes it itself): only a segment this postmaster created and no
-// process uses any more. The wait for the killed backends to detach is bounded.
-func removeShm(pidLines []string) {
-	if len(pidLines) < 7 {
-		return
-	}
-	pid, errP := strconv.Atoi(pidLines[0])
-	f := strings.Fields(pidLines[6])
-	if errP != nil || len(f) != 2 {
-		return
-	}
-	id, err := strconv.Atoi(f[1])
-	if err != nil {
-		return
-	}
-	for range 200 {
-		var d unix.SysvShmDesc
-		if _, err := unix.SysvShmCtl(id, unix.IPC_STAT, &d); err != nil || int(d.Cpid) != pid {
-			return
-		}
-		if d.Nattch == 0 {
-			_, _ = unix.SysvShmCtl(id, unix.IPC_RMID, nil)
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+// readPidFile and removeShm are pgproc's (postmaster.pid, and the shared memory a
+// killed postmaster leaves behind).
+var (
+	readPidFile = pgproc.ReadPidFile
+	removeShm   = pgproc.RemoveShm
+)
 
 // portOf is the port of a host:port address ("" if it has none).
 func portOf(addr string) string {

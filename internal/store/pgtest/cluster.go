@@ -10,6 +10,8 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/ninesid/nines/internal/pgproc"
 )
 
 // Options configures a cluster.
@@ -63,10 +65,10 @@ func New(opts Options) (*Cluster, error) {
 	if opts.Replicas < 0 {
 		return nil, fmt.Errorf("pgtest: Replicas = %d", opts.Replicas)
 	}
-	if err := checkBinaries(BinDir); err != nil {
+	if err := pgproc.CheckBinaries(BinDir); err != nil {
 		return nil, err
 	}
-	r, err := newRunner()
+	r, err := pgproc.NewRunner()
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +77,7 @@ func New(opts Options) (*Cluster, error) {
 		base = baseDir()
 	}
 	sweep(base)
-	dir, err := r.mkdirTemp(base)
+	dir, err := mkdirTemp(r, base)
 	if err != nil {
 		return nil, err
 	}
@@ -92,24 +94,24 @@ func New(opts Options) (*Cluster, error) {
 	return c, nil
 }
 
-func newNode(r runner, dir, name string) *node {
+func newNode(r pgproc.Runner, dir, name string) *node {
 	return &node{name: name, r: r, dataDir: filepath.Join(dir, name), logPath: filepath.Join(dir, name+".log")}
 }
 
 // boot runs initdb once, copies the stopped primary's data directory for every replica
 // (a cold base backup: faster than pg_basebackup, which needs a checkpoint on a running
 // server), starts everything and waits until every replica streams.
-func (c *Cluster) boot(ctx context.Context, r runner) error {
-	err := r.run(filepath.Join(BinDir, "initdb"), "-D", c.primary.dataDir, "-U", "postgres",
+func (c *Cluster) boot(ctx context.Context, r pgproc.Runner) error {
+	err := r.Run(ctx, filepath.Join(BinDir, "initdb"), "-D", c.primary.dataDir, "-U", "postgres",
 		"-A", "trust", "--no-sync", "--no-instructions", "-E", "UTF8", "--locale=C", "--wal-segsize=1")
 	if err != nil {
 		return fmt.Errorf("pgtest: %w", err)
 	}
 	for _, rep := range c.replicas {
-		if err := r.run("/bin/cp", "-a", c.primary.dataDir, rep.dataDir); err != nil {
+		if err := r.Run(ctx, "/bin/cp", "-a", c.primary.dataDir, rep.dataDir); err != nil {
 			return fmt.Errorf("pgtest: copy base backup: %w", err)
 		}
-		if err := r.run("/usr/bin/touch", filepath.Join(rep.dataDir, "standby.signal")); err != nil {
+		if err := r.Run(ctx, "/usr/bin/touch", filepath.Join(rep.dataDir, "standby.signal")); err != nil {
 			return fmt.Errorf("pgtest: %w", err)
 		}
 	}

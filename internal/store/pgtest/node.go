@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/ninesid/nines/internal/pgproc"
 )
 
 // settings are the server settings of every node: fast (no durability), replication
@@ -61,7 +61,7 @@ type node struct {
 	logPath string
 	port    int
 	extra   []string // role-specific settings
-	r       runner
+	r       pgproc.Runner
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd     // nil when stopped
@@ -96,7 +96,7 @@ func (n *node) start(ctx context.Context) error {
 		return fmt.Errorf("pgtest: %w", err)
 	}
 	defer logf.Close() // the child has its own copy of the descriptor
-	cmd := n.r.command(filepath.Join(BinDir, "postgres"), n.args()...)
+	cmd := n.r.Command(context.Background(), filepath.Join(BinDir, "postgres"), n.args()...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("pgtest: start %s: %w", n.name, err)
@@ -107,7 +107,7 @@ func (n *node) start(ctx context.Context) error {
 		shm := n.pidFile()
 		killGroup(cmd.Process.Pid)
 		<-done
-		removeShm(shm)
+		pgproc.RemoveShm(shm)
 		return err
 	}
 	n.cmd, n.done = cmd, done
@@ -146,19 +146,7 @@ func (e *exitError) Error() string {
 func (e *exitError) bindFailed() bool { return strings.Contains(e.log, "could not bind") }
 
 // pidFile returns the trimmed lines of postmaster.pid (line 8 is the status).
-func (n *node) pidFile() []string { return readPidFile(n.dataDir) }
-
-func readPidFile(dataDir string) []string {
-	b, err := os.ReadFile(filepath.Join(dataDir, "postmaster.pid"))
-	if err != nil {
-		return nil
-	}
-	lines := strings.Split(string(b), "\n")
-	for i := range lines {
-		lines[i] = strings.TrimSpace(lines[i])
-	}
-	return lines
-}
+func (n *node) pidFile() []string { return pgproc.ReadPidFile(n.dataDir) }
 
 // stop ends the server with sig (SIGINT: fast shutdown, SIGQUIT: immediate shutdown,
 // SIGKILL: a crash of every process of the server) and waits for it to exit.
@@ -184,7 +172,7 @@ func (n *node) stop(sig syscall.Signal) error {
 		<-n.done
 	}
 	if sig == syscall.SIGKILL {
-		removeShm(shm)
+		pgproc.RemoveShm(shm)
 	}
 	n.cmd, n.done = nil, nil
 	return err
@@ -192,36 +180,6 @@ func (n *node) stop(sig syscall.Signal) error {
 
 // killGroup kills the server's process group: the postmaster and every backend.
 func killGroup(pid int) { _ = syscall.Kill(-pid, syscall.SIGKILL) }
-
-// removeShm removes the small System V segment that a killed postmaster leaves behind
-// (line 7 of postmaster.pid: key and id); a clean shutdown removes it itself. Only a
-// segment that this postmaster created and that no process uses any more is removed;
-// the wait for the killed backends to detach is bounded.
-func removeShm(pidLines []string) {
-	if len(pidLines) < 7 {
-		return
-	}
-	pid, errP := strconv.Atoi(pidLines[0])
-	f := strings.Fields(pidLines[6])
-	if errP != nil || len(f) != 2 {
-		return
-	}
-	id, err := strconv.Atoi(f[1])
-	if err != nil {
-		return
-	}
-	for range 100 {
-		var d unix.SysvShmDesc
-		if _, err := unix.SysvShmCtl(id, unix.IPC_STAT, &d); err != nil || int(d.Cpid) != pid {
-			return
-		}
-		if d.Nattch == 0 {
-			_, _ = unix.SysvShmCtl(id, unix.IPC_RMID, nil)
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 // freePort asks the kernel for a free loopback port. Another process may take it before
 // postgres binds it; callers retry on a bind failure.

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/ninesid/nines/internal/pgproc"
 )
 
 // ownerFile names, inside a cluster's directory, the pid of the test process that
@@ -48,7 +50,7 @@ func sweep(base string) {
 func removeDead(dir string) {
 	pidFiles, _ := filepath.Glob(filepath.Join(dir, "*", "postmaster.pid"))
 	for _, f := range pidFiles {
-		removeShm(readPidFile(filepath.Dir(f)))
+		pgproc.RemoveShm(pgproc.ReadPidFile(filepath.Dir(f)))
 	}
 	_ = os.RemoveAll(dir)
 }

@@ -1,4 +1,4 @@
-package pgtest
+package pgproc
 
 import (
 	"path/filepath"
@@ -17,13 +17,13 @@ func TestCheckBinaries(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := checkBinaries(tt.dir)
+			err := CheckBinaries(tt.dir)
 			got := ""
 			if err != nil {
 				got = err.Error()
 			}
 			if got != tt.wantErr {
-				t.Errorf("checkBinaries(%q) = %q, want %q", tt.dir, got, tt.wantErr)
+				t.Errorf("CheckBinaries(%q) = %q, want %q", tt.dir, got, tt.wantErr)
 			}
 		})
 	}
