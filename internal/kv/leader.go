@@ -3,6 +3,7 @@ package kv
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -48,6 +49,31 @@ func apiPrefix(o jetstream.JetStreamOptions) string {
 	return jetstream.DefaultAPIPrefix
 }
 
+// Bounds of waiting for a stream leader that is not there yet: a bucket created a moment
+// ago, or a leader election, answers "no responders" for a few hundred milliseconds.
+const (
+	leaderAttempts = 6
+	leaderPause    = 50 * time.Millisecond
+)
+
+// request sends one STREAM.MSG.GET, asking again (bounded, within ctx) while nobody
+// answers the API subject.
+func (l *leaderReader) request(ctx context.Context, req []byte) (*nats.Msg, error) {
+	for attempt := 1; ; attempt++ {
+		msg, err := l.nc.RequestWithContext(ctx, l.subject, req)
+		if !errors.Is(err, nats.ErrNoResponders) || attempt == leaderAttempts {
+			return msg, err
+		}
+		t := time.NewTimer(leaderPause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
+		}
+	}
+}
+
 // lastMsg is a key's last message: a value (live) or a delete marker.
 type lastMsg struct {
 	rev   uint64
@@ -80,7 +106,7 @@ func (l *leaderReader) last(ctx context.Context, key string) (lastMsg, error) {
 	if err != nil {
 		return lastMsg{}, fmt.Errorf("kv: leader read: %w", err)
 	}
-	msg, err := l.nc.RequestWithContext(ctx, l.subject, req)
+	msg, err := l.request(ctx, req)
 	if err != nil {
 		return lastMsg{}, unavailable(err)
 	}
