@@ -96,7 +96,7 @@ prereqs:
 ## and alone: beside other packages' tests, two shared cores starve them (password
 ## hashing past its 2 s queue answers 503, which they count as failed sign-ins).
 ## Everything else runs first, packages in parallel.
-FAULT_TESTS ?= ^(TestFailure(PrimaryStopped|BrokerStopped|ReplicaKilled|WorkerRestarted|LoginRestartedWithSpool|NATSNodeKilled|NATSAllKilled|WorkerKilled)|TestEdgeClusterKill)$$
+FAULT_TESTS ?= ^(TestFailure(PrimaryStopped|BrokerStopped|ReplicaKilled|WorkerRestarted|LoginRestartedWithSpool|NATSNodeKilled|NATSAllKilled|WorkerKilled)|TestEdgeClusterKill|TestLabChaos)$$
 FAULT_PKGS  ?= ./internal/app/ ./cmd/nines/
 race:
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -skip '$(FAULT_TESTS)' $(RACE_PKGS)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -254,10 +253,78 @@ func writeCard(s streams, card lab.Scorecard, scorePath, chartPath, outPath stri
 	return nil
 }
 
-type labChaosCmd struct{}
+// labChaosCmd is `nines lab chaos SCENARIO`: a fault under load against a running lab,
+// the documented operator actions, and the scorecard (internal/lab/chaos.go).
+type labChaosCmd struct {
+	Scenario      string        `arg:"" enum:"zone-degraded,primary-down,replica-down,broker-down,login-cluster-down,region-down,rolling-upgrade" help:"zone-degraded, primary-down, replica-down, broker-down, login-cluster-down, region-down or rolling-upgrade."`
+	Duration      time.Duration `name:"duration" default:"2m" help:"How long the load runs; the fault is in the middle (see --split). Each phase needs at least 10s."`
+	Split         string        `name:"split" default:"1:1:1" help:"Relative lengths of before the fault : the fault : after it (rolling-upgrade: the fault lasts as long as the upgrade)."`
+	Dir           string        `name:"dir" help:"The lab directory (default: $$TMPDIR/nines-lab)." type:"path"`
+	Out           string        `name:"out" help:"Directory for scorecard.json, scorecard.txt, chart.png, chaos.json and outcomes.jsonl (default: <dir>/chaos/<scenario>-<time>, removed by lab down)." type:"path"`
+	Rate          float64       `name:"rate" default:"20" help:"End-user flows started per second (region-down: split over both regions' edges)."`
+	AdminRate     float64       `name:"admin-rate" default:"1" help:"Admin requests per second, through the primary region's edge; 0 for none."`
+	Mix           string        `name:"mix" default:"password=20,sso=20,refresh=20,client_credentials=15,userinfo=25" help:"Relative weights of the end-user flows."`
+	Timeout       time.Duration `name:"timeout" default:"10s" help:"A flow that takes longer fails (class timeout)."`
+	WaitCommands  time.Duration `name:"wait-commands" default:"2m" help:"How long to wait after the load for the worker to apply the sign-ins' commands."`
+	Zone          string        `name:"zone" help:"zone-degraded: the zone of the primary region (default: its second zone)."`
+	Toxicity      float64       `name:"toxicity" default:"0.15" help:"zone-degraded: the share of connections into and out of the zone that time out."`
+	DrainAfter    time.Duration `name:"drain-after" help:"zone-degraded: also drain the zone on every edge (nines ctl edge drain --zone) this long after the fault began; 0: no operator action."`
+	Cluster       string        `name:"cluster" help:"login-cluster-down: the cluster (default: the primary region's first)."`
+	Region        string        `name:"region" help:"region-down: the secondary region lost (default: the last)."`
+	FailoverAfter time.Duration `name:"failover-after" default:"5s" help:"region-down: when the operator fails the region over (nines ctl edge failover), after the loss."`
+	EntryEdge     bool          `name:"restart-entry-edge" help:"rolling-upgrade: also restart the edge the load enters through (an outage of the load's only entry point: the lab has no balancer in front of it)."`
+}
 
-func (c *labChaosCmd) Run(context.Context, streams) error {
-	return errors.New("nines lab chaos: not implemented yet")
+func (c *labChaosCmd) Run(ctx context.Context, s streams) error {
+	split, err := lab.ParseSplit(c.Split)
+	if err != nil {
+		return ctlUsageError{"lab chaos: --" + err.Error()}
+	}
+	mix, err := lab.ParseMix(c.Mix)
+	if err != nil {
+		return ctlUsageError{"lab chaos: --" + err.Error()}
+	}
+	dir := c.Dir
+	if dir == "" {
+		dir = lab.DefaultDir()
+	}
+	st, err := lab.ReadState(dir)
+	if err != nil {
+		return err
+	}
+	adminRate := c.AdminRate
+	if adminRate == 0 {
+		adminRate = -1 // LoadConfig: negative is none
+	}
+	cfg := lab.ChaosConfig{Scenario: c.Scenario, Duration: c.Duration, Split: split, Rate: c.Rate, AdminRate: adminRate, Mix: mix,
+		Timeout: c.Timeout, OutDir: c.Out, WaitCommands: c.WaitCommands, Zone: c.Zone, Toxicity: c.Toxicity,
+		DrainAfter: c.DrainAfter, Cluster: c.Cluster, Region: c.Region, FailoverAfter: c.FailoverAfter,
+		RestartEntryEdge: c.EntryEdge, Log: s.stdout}
+	rep, err := lab.RunChaos(ctx, st, cfg)
+	if err != nil {
+		if rep == nil {
+			return fmt.Errorf("lab chaos: %w", err)
+		}
+		fmt.Fprintf(s.stderr, "nines lab chaos: %v\n", err)
+	}
+	fmt.Fprintln(s.stdout)
+	if werr := rep.WriteTable(s.stdout); werr != nil {
+		return werr
+	}
+	fmt.Fprintf(s.stdout, "\nwrote %s\n", strings.Join(rep.Files, ", "))
+	if err != nil {
+		return fmt.Errorf("lab chaos: %w", err)
+	}
+	if !rep.Card.Pass {
+		failed := 0
+		for _, t := range rep.Card.Targets {
+			if !t.Pass {
+				failed++
+			}
+		}
+		return fmt.Errorf("lab chaos %s: the scorecard failed %d of %d targets", c.Scenario, failed, len(rep.Card.Targets))
+	}
+	return nil
 }
 
 // labBenchCmd is `nines lab bench`: throughput and latency per flow on an all process

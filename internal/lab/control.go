@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -23,7 +24,9 @@ import (
 //	POST /v1/processes/{name}/start       start it again (same ports, data, environment) and wait until it is ready
 //
 // A process stopped through the API is not reported as a crash by the supervisor.
-// Operations run one at a time.
+// Operations on one process run one at a time; operations on different processes run
+// side by side (three NATS members killed together become ready only together: each
+// start waits for a meta leader, which needs a second member).
 
 func (s *supervisor) startControl() error {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -75,8 +78,9 @@ func (s *supervisor) controlProcess(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusNotFound, "no process named "+r.PathValue("name"))
 		return
 	}
-	s.ctlMu.Lock()
-	defer s.ctlMu.Unlock()
+	mu := s.ctlLock(c.Name)
+	mu.Lock()
+	defer mu.Unlock()
 	var err error
 	switch action := r.PathValue("action"); action {
 	case "kill", "stop":
@@ -123,6 +127,12 @@ func (s *supervisor) controlProcess(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+}
+
+// ctlLock is the lock of the control operations on the process called name.
+func (s *supervisor) ctlLock(name string) *sync.Mutex {
+	mu, _ := s.ctlMu.LoadOrStore(name, &sync.Mutex{})
+	return mu.(*sync.Mutex)
 }
 
 func dataDirOf(c *component) string {

@@ -49,8 +49,11 @@ const (
 )
 
 // CountCommands reads the user.signed_in events of res's users in res's window
-// (from the warm-up's start − 1 s to the end + 1 s, the issue times of every command
-// it could have caused) and compares them with what res issued.
+// (from the warm-up's start to the end + 1 s, the issue times of every command it could
+// have caused) and compares them with what res issued. The window starts exactly at the
+// warm-up: a command is stamped by the login process that received the sign-in, on the
+// same clock, after the warm-up began; a margin before it would count the last sign-ins
+// of a load that ended just before (two runs back to back).
 func CountCommands(ctx context.Context, t Target, res *Result) (Commands, error) {
 	ids, err := userIDs(ctx, t, res.Users)
 	if err != nil {
@@ -61,7 +64,7 @@ func CountCommands(ctx context.Context, t Target, res *Result) (Commands, error)
 
 func countCommands(ctx context.Context, t Target, res *Result, ids []string) (Commands, error) {
 	c := Commands{Issued: res.Commands.Issued, Uncertain: res.Commands.Uncertain}
-	since, until := res.WarmupStart.Add(-time.Second), res.End.Add(time.Second)
+	since, until := res.WarmupStart, res.End.Add(time.Second)
 	seen := map[string]int{}
 	for _, id := range ids {
 		if err := listSignInEvents(ctx, t, id, since, until, seen); err != nil {

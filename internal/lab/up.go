@@ -67,7 +67,7 @@ type supervisor struct {
 	ctlTok  string
 	toxLog  *os.File
 
-	ctlMu sync.Mutex // one control operation at a time
+	ctlMu sync.Map   // process name → *sync.Mutex: one control operation at a time per process
 	mu    sync.Mutex // the State, the components' State entries and ports
 	st    State
 	ready bool
