@@ -274,6 +274,8 @@ type chaosRun struct {
 	cfg ChaosConfig
 	log io.Writer
 
+	logMu sync.Mutex // serialises writes to log: undos run concurrently
+
 	mu       sync.Mutex
 	t0       time.Time // the load's start (estimated until the load returns)
 	actions  []ChaosAction
@@ -297,7 +299,10 @@ func (r *chaosRun) logf(format string, args ...any) {
 	if !t0.IsZero() {
 		at = fmt.Sprintf("%6.1fs", time.Since(t0).Seconds())
 	}
-	fmt.Fprintf(r.log, "  %s  %s\n", at, fmt.Sprintf(format, args...))
+	line := fmt.Sprintf("  %s  %s\n", at, fmt.Sprintf(format, args...))
+	r.logMu.Lock()
+	defer r.logMu.Unlock()
+	_, _ = io.WriteString(r.log, line)
 }
 
 // note records a remark for the report (and the log).
