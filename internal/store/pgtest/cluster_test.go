@@ -6,6 +6,7 @@ import (
 	"os"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -170,8 +171,19 @@ func TestPrimaryStopKeepsReplicasReadable(t *testing.T) {
 	}
 	insert(t, db.PrimaryURL, 2, "after")
 	waitReplicated(t, c)
+	// Seen on this machine (about 1 run in 5): right after a primary restart, a replica
+	// whose replay position is past the commit can answer without the row for a few
+	// milliseconds (the next query has it). So the replicas must show it within a bound,
+	// not at once; WaitReplicated's doc says so.
 	for _, u := range db.ReplicaURLs {
-		if got := itemName(t, u, 2); got != "after" {
+		got := ""
+		for range 100 {
+			if got = itemName(t, u, 2); got == "after" {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if got != "after" {
 			t.Errorf("replica %s after primary restart: item = %q, want %q", u, got, "after")
 		}
 	}

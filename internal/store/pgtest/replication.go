@@ -35,7 +35,9 @@ func (c *Cluster) waitStreaming(ctx context.Context) error {
 // WaitReplicated waits until every running replica has replayed everything committed on
 // the primary before the call. Commits run with synchronous_commit=off, so it first
 // commits one transaction synchronously: that flushes all the WAL before it, which is
-// what replicas receive.
+// what replicas receive. Right after a primary restart a replica that has replayed past
+// a commit was seen to answer without its row for a few milliseconds: poll for the data
+// there rather than read once.
 func (c *Cluster) WaitReplicated(ctx context.Context) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
