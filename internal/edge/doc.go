@@ -6,8 +6,12 @@
 // cluster's between its backends by power-of-two-choices on outstanding requests, and
 // takes out what is unhealthy: active probes of /readyz and passive outlier detection
 // on live traffic, each capped so that it never ejects more than a configured share.
-// A connect failure, and an idempotent request that timed out or got 502/503/504 before
-// any byte reached the client, is retried once on another backend within a retry budget.
+// A connect failure, an idempotent request that timed out or got a failing 5xx before
+// any byte reached the client, and a login request with a retry key (internal/retrykey:
+// the edge gives one to every non-idempotent login request, the login tier answers a
+// repeat from its record) that timed out or got 502/503/504, is retried once on another
+// backend within a retry budget, in another cluster and another zone when one can take
+// it.
 //
 // The traffic-control API (control.go) changes weights, shifts traffic gradually, drains
 // a cluster or a zone, fails a region over after a pre-scale check, and undoes; every

@@ -22,11 +22,12 @@ routes:
 // backends — GETs from one client and, meanwhile, POSTs from a sequential
 // client —, injects one fault per subtest, and checks what the clients saw while the
 // fault lasted: no failed idempotent request (they are retried on another backend), and
-// under 0.1% failed non-idempotent ones. A POST cannot be retried once sent, so the ones
-// in flight on the backend when it starts failing are lost; after that first failure the
-// edge sends no POST to that backend or its cluster while another is clean (see
-// suspectFor), so with one POST in flight at a time at most one fails. The test
-// measures and logs the time from the fault to the first ejection (passive or active).
+// under 0.1% failed non-idempotent ones. A token POST carries a retry key, so it is
+// retried like a GET after a timeout, a broken connection or a 502/503/504 (the fake
+// backends simply run it again; the login tier would answer the repeat from its
+// record); besides, after a failure the edge sends no POST to that backend or its
+// cluster while another is clean (see suspectFor). The test measures and logs the time
+// from the fault to the first ejection (passive or active).
 func TestFaultInjection(t *testing.T) {
 	tests := []struct {
 		name   string

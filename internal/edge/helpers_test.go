@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ninesid/nines/internal/requestid"
+	"github.com/ninesid/nines/internal/retrykey"
 )
 
 // Fault modes of a fakeBackend.
@@ -39,6 +40,39 @@ type fakeBackend struct {
 	flakyShare float64
 	release    chan struct{}
 	faultAt    atomic.Int64 // Unix nanos when the current fault started
+	first      atomic.Pointer[firstFault]
+
+	keysMu sync.Mutex
+	keys   []seenKey // the retry key of every request but the probes, in order
+}
+
+// seenKey is the retry key header of a request a fakeBackend got.
+type seenKey struct {
+	present bool
+	value   string // the header's values, joined by ","
+}
+
+// firstFault is a fault for the first request (not a probe) that reaches any of the
+// fakeBackends sharing it: that request hangs (status 0) or gets status; the others are
+// served as the backend's mode says. A test sees in got which backend it was.
+type firstFault struct {
+	status     int
+	retryAfter bool // a 503 with Retry-After (the backend shedding load)
+	got        atomic.Pointer[fakeBackend]
+}
+
+// shareFirstFault makes f the first-request fault of every backend of bs.
+func shareFirstFault(f *firstFault, bs ...*fakeBackend) {
+	for _, b := range bs {
+		b.first.Store(f)
+	}
+}
+
+// seenKeys lists the retry keys of the requests the backend got, probes left out.
+func (fb *fakeBackend) seenKeys() []seenKey {
+	fb.keysMu.Lock()
+	defer fb.keysMu.Unlock()
+	return append([]seenKey(nil), fb.keys...)
 }
 
 type connHangKey struct{}
@@ -82,6 +116,7 @@ type echo struct {
 	RequestID string `json:"request_id"`
 	Other     string `json:"other"`
 	BodyLen   int    `json:"body_len"`
+	RetryKey  string `json:"retry_key"` // the retrykey.Header values, joined by ","
 }
 
 func (fb *fakeBackend) hang(r *http.Request) {
@@ -107,6 +142,22 @@ func (fb *fakeBackend) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fb.hits.Add(1)
+	vals, present := r.Header[retrykey.Header]
+	fb.keysMu.Lock()
+	fb.keys = append(fb.keys, seenKey{present: present, value: strings.Join(vals, ",")})
+	fb.keysMu.Unlock()
+	if f := fb.first.Load(); f != nil && f.got.CompareAndSwap(nil, fb) {
+		switch {
+		case f.status == 0:
+			fb.hang(r)
+		case f.retryAfter:
+			w.Header().Set("Retry-After", "1")
+			fallthrough
+		default:
+			http.Error(w, "injected", f.status)
+		}
+		return
+	}
 	switch {
 	case mode == mode5xx:
 		http.Error(w, "injected", http.StatusServiceUnavailable)
@@ -121,11 +172,11 @@ func (fb *fakeBackend) serve(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(echo{Backend: fb.name, Method: r.Method, Path: r.URL.Path, Host: r.Host,
 		XFF: r.Header.Get("X-Forwarded-For"), XFH: r.Header.Get("X-Forwarded-Host"), XFP: r.Header.Get("X-Forwarded-Proto"),
 		Forwarded: r.Header.Get("Forwarded"), RequestID: r.Header.Get(requestid.Header), Other: r.Header.Get("X-Forwarded-Port"),
-		BodyLen: len(body)})
+		BodyLen: len(body), RetryKey: strings.Join(vals, ",")})
 }
 
-// testBackendsYAML renders backends as a YAML flow list, all in zone z unless the name
-// says otherwise (name@zone).
+// backendsYAML renders backends as a YAML flow list, in zones z1, z2, z3, z1, … by
+// position.
 func backendsYAML(bs ...*fakeBackend) string {
 	var parts []string
 	for i, b := range bs {

@@ -15,6 +15,7 @@ type edgeMetrics struct {
 	duration        *prometheus.HistogramVec
 	retries         *prometheus.CounterVec
 	retryRefused    prometheus.Counter
+	keyedRetries    prometheus.Counter
 	ejections       *prometheus.CounterVec
 	poolEjections   *prometheus.CounterVec
 	ejectionsCapped *prometheus.CounterVec
@@ -40,6 +41,8 @@ func newEdgeMetrics() *edgeMetrics {
 			[]string{"target_region", "target_cluster", "reason"}),
 		retryRefused: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: "edge", Name: "retries_refused_total",
 			Help: "Retries not made because the retry budget was exhausted."}),
+		keyedRetries: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: "edge", Name: "keyed_retries_total",
+			Help: "Retries of non-idempotent login requests that had reached a backend (a timeout, a broken connection, a 502/503/504), sent again with their retry key."}),
 		ejections: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: "edge", Name: "ejections_total",
 			Help: "Backends ejected by passive outlier detection, by rule (consecutive_failures, error_rate)."},
 			append(backendLabels, "reason")),
@@ -115,7 +118,7 @@ func clusterOrAdmin(c string) string {
 }
 
 func (m *edgeMetrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.attempts, m.duration, m.retries, m.retryRefused, m.ejections, m.poolEjections,
+	return []prometheus.Collector{m.attempts, m.duration, m.retries, m.retryRefused, m.keyedRetries, m.ejections, m.poolEjections,
 		m.ejectionsCapped, m.unhealthyTotal, m.panicRouting, m.notFound, m.edgeErrors, m.reloads, m.changes}
 }
 

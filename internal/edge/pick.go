@@ -21,8 +21,20 @@ const (
 	levelHealthy              // usable: healthy and not ejected
 	levelAny                  // anything not drained ("panic" routing)
 
-	levelOtherCluster level = 8 // flag: not a cluster of a backend in tried
+	levelOtherCluster level = 8  // flag: not a cluster of a backend in tried
+	levelOtherZone    level = 16 // flag: not a zone (of its region) of a backend in tried
 )
+
+// base is l without its flags.
+func (l level) base() level { return l &^ (levelOtherCluster | levelOtherZone) }
+
+// retryPrefs is what a retry prefers within a region at each health level, best first:
+// another cluster and another zone; another zone in any cluster; another cluster;
+// anything not tried. What failed may be the whole cluster (a shared dependency, a bad
+// deploy) or the whole zone (its network: answers lost on the way back), and another
+// backend in the same place would likely fail the same way. A first attempt uses the
+// last entry only (no preference).
+var retryPrefs = [...]level{levelOtherCluster | levelOtherZone, levelOtherZone, levelOtherCluster, 0}
 
 // pick chooses the backend for one attempt of rq, never one in tried.
 //
@@ -31,23 +43,42 @@ const (
 // drained, not ejected as a whole and has a usable backend for the service, a cluster by
 // weight among those (evenly when their weights are all 0: weight is a preference, a
 // drain is the hard stop), then a backend of it by power of two choices on outstanding
-// requests. A request that cannot be retried prefers, within a region, backends without
-// a recent failure (backend.clean). Admin: the admin backends of the shard's primary
-// region.
+// requests. A request that is not idempotent prefers, within a region, backends without
+// a recent failure (backend.clean): one without a retry key cannot be retried once sent,
+// and one with a key would cost its client a second attempt. Admin: the admin backends
+// of the shard's primary region.
+//
+// A retry (tried not empty) prefers, within a region and at each health level, in the
+// order of retryPrefs: another cluster in another zone, another zone in any cluster,
+// another cluster, then any backend not tried; an admin retry another zone, then any
+// admin backend not tried. It leaves the region only when nothing in it is usable, as a
+// first attempt does. A first attempt ignores zones.
 //
 // When nothing is usable anywhere, pick falls back ("panic" routing) to any backend that
-// is not drained, ignoring health: a health check that is wrong everywhere must not take
-// the whole tier down. The second result reports that fallback.
+// is not drained, ignoring health (with the same preferences for a retry): a health
+// check that is wrong everywhere must not take the whole tier down. The second result
+// reports that fallback.
 func pick(rq *routeReq, st *opState, tried []*backend, now time.Time) (target, bool) {
-	levels := []level{levelHealthy}
+	var lv [3]level // fixed arrays: pick runs on every attempt and allocates nothing
+	levels := lv[:0]
 	if !rq.idempotent {
-		levels = []level{levelClean, levelHealthy}
+		levels = append(levels, levelClean)
+	}
+	levels = append(levels, levelHealthy)
+	prefs := retryPrefs[len(retryPrefs)-1:]
+	if len(tried) > 0 {
+		prefs = retryPrefs[:]
 	}
 	if rq.tier == tierAdmin {
 		p := rq.shard.primary.admin
 		for _, l := range append(levels, levelAny) {
-			if b := choose(p, st, tried, l, now); b != nil {
-				return target{b: b, p: p}, l == levelAny
+			for _, f := range prefs {
+				if f&levelOtherCluster != 0 {
+					continue // one pool: no other cluster
+				}
+				if b := choose(p, st, tried, l|f, now); b != nil {
+					return target{b: b, p: p}, l == levelAny
+				}
 			}
 		}
 		return target{}, false
@@ -55,26 +86,26 @@ func pick(rq *routeReq, st *opState, tried []*backend, now time.Time) (target, b
 	order := effectiveOrder(rq.shard, st.o.Failovers)
 	for _, r := range order {
 		for _, l := range levels {
-			// A retry goes to another cluster of the region when one can take it: what
-			// failed may be the whole cluster (a shared dependency, a bad deploy).
-			if len(tried) > 0 {
-				if t, ok := pickInRegion(r, rq, st, tried, now, l|levelOtherCluster); ok {
+			for _, f := range prefs {
+				if t, ok := pickInRegion(r, rq, st, tried, now, l|f); ok {
 					return t, false
 				}
-			}
-			if t, ok := pickInRegion(r, rq, st, tried, now, l); ok {
-				return t, false
 			}
 		}
 	}
 	for _, r := range order {
-		if t, ok := pickInRegion(r, rq, st, tried, now, levelAny); ok {
-			return t, true
+		for _, f := range prefs {
+			if t, ok := pickInRegion(r, rq, st, tried, now, levelAny|f); ok {
+				return t, true
+			}
 		}
 	}
 	return target{}, false
 }
 
+// pickInRegion chooses a cluster of r by weight among those with a backend for rq at
+// level l (with its flags: levelOtherCluster skips a cluster of a backend in tried,
+// levelOtherZone is choose's), then that backend.
 func pickInRegion(r *region, rq *routeReq, st *opState, tried []*backend, now time.Time, l level) (target, bool) {
 	other := l&levelOtherCluster != 0
 	l &^= levelOtherCluster
@@ -86,7 +117,7 @@ func pickInRegion(r *region, rq *routeReq, st *opState, tried []*backend, now ti
 			continue
 		}
 		p := c.pool(rq.service)
-		if (l != levelAny && p.poolOut(now)) || (l == levelClean && !c.stats.clean(now)) {
+		if (l.base() != levelAny && p.poolOut(now)) || (l.base() == levelClean && !c.stats.clean(now)) {
 			continue
 		}
 		b := choose(p, st, tried, l, now)
@@ -113,15 +144,18 @@ func pickInRegion(r *region, rq *routeReq, st *opState, tried []*backend, now ti
 	return ts[len(ts)-1], true
 }
 
-// choose picks a backend of p at level l that is not drained and not in tried, by power
-// of two choices: two at random, the one with fewer outstanding requests. It balances
-// like least-outstanding-requests without every request racing to the same momentarily
-// idle backend, and steers away from a backend that hangs (its requests pile up).
+// choose picks a backend of p at level l that is not drained and not in tried (with
+// levelOtherZone in l: nor in a zone of a backend in tried), by power of two choices:
+// two at random, the one with fewer outstanding requests. It balances like
+// least-outstanding-requests without every request racing to the same momentarily idle
+// backend, and steers away from a backend that hangs (its requests pile up).
 func choose(p *pool, st *opState, tried []*backend, l level, now time.Time) *backend {
+	otherZone := l&levelOtherZone != 0
+	l = l.base()
 	var buf [16]*backend
 	cands := buf[:0]
 	for _, b := range p.backends {
-		if st.zoneDrained(b.region, b.zone) || slices.Contains(tried, b) ||
+		if st.zoneDrained(b.region, b.zone) || slices.Contains(tried, b) || (otherZone && zoneTried(tried, b)) ||
 			(l <= levelHealthy && !b.usable()) || (l == levelClean && !b.clean(now)) {
 			continue
 		}
@@ -143,6 +177,16 @@ func choose(p *pool, st *opState, tried []*backend, l level, now time.Time) *bac
 		return b
 	}
 	return a
+}
+
+// zoneTried reports whether a backend in the zone of b (in its region) is in tried.
+func zoneTried(tried []*backend, b *backend) bool {
+	for _, t := range tried {
+		if t.region == b.region && t.zone == b.zone {
+			return true
+		}
+	}
+	return false
 }
 
 // triedIn reports whether a backend of c is in tried.

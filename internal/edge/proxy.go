@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ninesid/nines/internal/requestid"
+	"github.com/ninesid/nines/internal/retrykey"
 )
 
 // retryBodyMax is the largest request body the edge buffers so that it can replay it on
@@ -45,8 +46,9 @@ func planFrom(ctx context.Context) *plan {
 }
 
 // ServeHTTP proxies a public request: classify it (404 when no tier serves the path),
-// enforce the tier's body limit (413) and timeout, then hand it to the reverse proxy,
-// whose transport picks the backend and retries.
+// enforce the tier's body limit (413) and timeout, give a login-tier request that is
+// not idempotent and whose body is buffered its retry key, then hand it to the reverse
+// proxy, whose transport picks the backend and retries.
 func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt := e.rt.Load()
 	rq, ok := rt.classify(r)
@@ -84,6 +86,11 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				io.Closer
 			}{io.MultiReader(bytes.NewReader(buf), body), body}
 		}
+	}
+	if rq.tier == tierLogin && !rq.idempotent && rq.replayable {
+		// One key per client request, sent on every attempt: the login tier runs the
+		// request once and answers a repeat (the edge's retry) from its record.
+		rq.retryKey = retrykey.New()
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), rq.limits.Timeout.D())
 	defer cancel()
@@ -130,7 +137,10 @@ func (bufferPool) Put(b []byte) {
 // X-Forwarded-For/-Host/-Proto already; the edge removes Forwarded and every other
 // X-Forwarded-* too, then sets them from what it knows itself (the TCP peer, or the
 // client found behind trusted proxies in front of the edge), so nothing downstream
-// derives a tenant, an issuer or a client address from what a client sent.
+// derives a tenant, an issuer or a client address from what a client sent. It removes
+// a retry key a client sent too (a client choosing the key could get another client's
+// recorded answer, or make the login tier replay instead of run), and sets the edge's
+// own when the request has one.
 func (e *Edge) rewrite(pr *httputil.ProxyRequest) {
 	pl := planFrom(pr.In.Context())
 	pr.Out.URL.Scheme = "http"
@@ -138,9 +148,12 @@ func (e *Edge) rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.URL.Path, pr.Out.URL.RawPath = pl.rq.path, pl.rq.rawPath
 	h := pr.Out.Header
 	for k := range h {
-		if strings.HasPrefix(k, "X-Forwarded-") || k == "Forwarded" || k == "X-Real-Ip" {
+		if strings.HasPrefix(k, "X-Forwarded-") || k == "Forwarded" || k == "X-Real-Ip" || k == retrykey.Header {
 			delete(h, k)
 		}
+	}
+	if pl.rq.retryKey != "" {
+		h.Set(retrykey.Header, pl.rq.retryKey)
 	}
 	client := e.clientIP.ClientIP(pr.In)
 	proto := "http"
@@ -197,10 +210,13 @@ func (e *Edge) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 type roundTripper struct{ e *Edge }
 
 // RoundTrip sends out to a backend and, when the attempt failed in a way that is safe
-// to repeat and the retry budget allows, once more to another backend: a connect failure
-// (nothing reached the backend) for any request; a timeout before the response headers,
-// a broken connection or a 502/503/504 for an idempotent one. A request whose body was
-// too large to buffer is never retried.
+// to repeat (see retryable) and the retry budget allows, once more to another backend,
+// preferring another cluster and another zone (see pick): a connect failure (nothing
+// reached the backend) for any request; a timeout before the response headers, a
+// broken connection or a 5xx that counts as a failure for an idempotent one; a timeout
+// before the response headers, a broken connection or a 502/503/504 for a request with
+// a retry key, sent again with the same key. A request whose body was too large to
+// buffer is never retried, nor one whose client went away.
 func (rtp roundTripper) RoundTrip(out *http.Request) (*http.Response, error) {
 	e := rtp.e
 	pl := planFrom(out.Context())
@@ -220,7 +236,7 @@ func (rtp roundTripper) RoundTrip(out *http.Request) (*http.Response, error) {
 		resp, oc, err := e.attempt(out, pl, t)
 		e.observe(pl.rt, t, oc, time.Now())
 		e.metrics.attempt(t, oc)
-		if attempt > 0 || !e.retryable(out, pl.rq, oc) {
+		if attempt > 0 || !e.retryable(out, pl.rq, oc, resp) {
 			return resp, err
 		}
 		tried = append(tried, t.b)
@@ -238,20 +254,51 @@ func (rtp roundTripper) RoundTrip(out *http.Request) (*http.Response, error) {
 		}
 		t.b.retries.Add(1)
 		e.metrics.retry(t, oc)
+		if pl.rq.retryKey != "" && oc != outcomeConnect {
+			e.metrics.keyedRetries.Inc()
+		}
 		t, panicked = next, nextPanicked
 	}
 }
 
-// retryable reports whether an attempt that ended with oc may be repeated elsewhere.
-func (e *Edge) retryable(out *http.Request, rq *routeReq, oc outcome) bool {
+// retryable reports whether an attempt of rq that ended with oc (and resp, when the
+// backend answered) may be repeated on another backend. Never when the client went away
+// (or the request's own timeout passed) or the body was not buffered. Otherwise:
+//
+//   - a connect failure, for any request: nothing reached the backend;
+//   - a timeout before the response headers, a broken connection, or a 5xx that counts
+//     as a failure (countsAsFailure), for an idempotent request;
+//   - a timeout before the response headers, a broken connection, or a 502, 503 or 504
+//     that counts as a failure, for a request with a retry key: the login tier runs a
+//     keyed request once and answers the repeat from its record, or runs it again when
+//     the first attempt ended in a 5xx (it records none). A 500 or another 5xx is not
+//     repeated: the request ran and failed there, perhaps after its effect.
+//
+// A request without a key that is not idempotent (an admin POST, a login POST whose
+// body streamed through) is retried after a connect failure only.
+func (e *Edge) retryable(out *http.Request, rq *routeReq, oc outcome, resp *http.Response) bool {
 	if out.Context().Err() != nil || !rq.replayable {
 		return false
 	}
+	keyed := rq.retryKey != ""
 	switch oc {
 	case outcomeConnect:
 		return true
-	case outcomeTimeout, outcomeError, outcome5xx:
-		return rq.idempotent
+	case outcomeTimeout, outcomeError:
+		return rq.idempotent || keyed
+	case outcome5xx:
+		return rq.idempotent || (keyed && resp != nil && gatewayStatus(resp.StatusCode))
+	}
+	return false
+}
+
+// gatewayStatus reports whether status is 502, 503 or 504: a backend (or something in
+// front of it) that could not take or finish the request, rather than a request that
+// ran and failed (500).
+func gatewayStatus(status int) bool {
+	switch status {
+	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
 	}
 	return false
 }

@@ -227,11 +227,13 @@ func TestNoBackendProblem(t *testing.T) {
 	}
 }
 
-// TestPostNotRepeatedOnceSent: a POST that reached a backend is never sent again, with
-// or without an Idempotency-Key (no backend deduplicates on it: a repeated code
-// redemption would revoke the grant as code reuse), while a GET that got the same 503 is
-// retried on another backend.
-func TestPostNotRepeatedOnceSent(t *testing.T) {
+// TestLoginPostRepeatedWithRetryKey: a login POST that got a 503 is sent once more, to
+// another backend, because the edge gave it a retry key (the login tier answers a
+// repeat from its record); an Idempotency-Key from the client changes nothing (no
+// backend deduplicates on it). A GET that got the same 503 is retried too. Requests
+// without a key that reached a backend are never sent again: see
+// TestKeylessNotRepeatedOnceSent.
+func TestLoginPostRepeatedWithRetryKey(t *testing.T) {
 	tc := newTwoClusters(t)
 	te := startEdge(t, tc.routes(""), edgeOpts{})
 	all := []*fakeBackend{tc.a1, tc.a2, tc.b1, tc.b2, tc.east}
@@ -248,8 +250,8 @@ func TestPostNotRepeatedOnceSent(t *testing.T) {
 		name, method, path, key string
 		wantHits                int64
 	}{
-		{name: "post with idempotency key", method: http.MethodPost, path: "/t/acme/token", key: "k1", wantHits: 1},
-		{name: "post", method: http.MethodPost, path: "/t/acme/token", wantHits: 1},
+		{name: "post with idempotency key", method: http.MethodPost, path: "/t/acme/token", key: "k1", wantHits: 2},
+		{name: "post", method: http.MethodPost, path: "/t/acme/token", wantHits: 2},
 		{name: "get", method: http.MethodGet, path: "/t/acme/.well-known/openid-configuration", wantHits: 2},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

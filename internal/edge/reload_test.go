@@ -182,6 +182,8 @@ retry: {budget_ratio: 0.05, budget_burst: 2}
 
 // TestEjectionCap: in a cluster of four backends of which three fail, at most half are
 // ejected at once; the cluster as a whole goes out instead (the other cluster takes it).
+// The other cluster's backend is in a zone of its own: a retry prefers another zone to
+// another cluster (see retryPrefs), so one in z1 would not take the retries of a1.
 func TestEjectionCap(t *testing.T) {
 	bs := []*fakeBackend{newFakeBackend(t, "a1"), newFakeBackend(t, "a2"), newFakeBackend(t, "a3"), newFakeBackend(t, "a4")}
 	b1, admin := newFakeBackend(t, "b1"), newFakeBackend(t, "admin")
@@ -194,7 +196,7 @@ shards:
         admin: {backends: ` + backendsYAML(admin) + `}
         clusters:
           - {name: login-a, capacity_rps: 100000, backends: ` + backendsYAML(bs...) + `}
-          - {name: login-b, capacity_rps: 100000, backends: ` + backendsYAML(b1) + `}
+          - {name: login-b, capacity_rps: 100000, backends: [{url: "` + b1.URL() + `", zone: z4}]}
 tenants: {default_shard: us}
 ` + fastSettings
 	te := startEdge(t, routes, edgeOpts{})

@@ -37,6 +37,10 @@ type routeReq struct {
 	idempotent bool
 	body       []byte // the buffered request body, replayed on a retry
 	replayable bool   // body is the whole body (or there is none)
+	// retryKey is the retrykey.Header value sent on every attempt of a login-tier
+	// request that is not idempotent and whose body is buffered, the same on a retry;
+	// "" for every other request (see ServeHTTP).
+	retryKey string
 }
 
 // oidcPaths are the protocol API endpoints under /t/{tenant} (the oidc service).
@@ -131,7 +135,10 @@ func serviceOf(rest string) string {
 // idempotent reports whether r may be sent twice: its method is idempotent (RFC 9110
 // §9.2.2). An Idempotency-Key header changes nothing: no backend deduplicates on it, so
 // repeating a POST that reached one (a code redemption, a key rotation) would run it
-// twice; a non-idempotent request is retried only when nothing was sent.
+// twice. A non-idempotent request is retried after it reached a backend only when the
+// edge gave it a retry key (a login-tier request, see retrykey): the login tier answers
+// a repeat with the same key from its record of the first answer. Any other is retried
+// only when nothing was sent.
 func idempotent(r *http.Request) bool {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
