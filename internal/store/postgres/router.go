@@ -3,12 +3,14 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ninesid/nines/internal/store"
@@ -43,7 +45,8 @@ type router struct {
 
 // Read runs fn on the next healthy replica; when fn fails there with a connection
 // fault, the replica is marked down and fn runs on the following one, each replica at
-// most once. With none left it reads the fallback, or returns store.ErrUnavailable.
+// most once (a session that died on an established connection is first tried again
+// once on a fresh connection of the same replica). With none left it reads the fallback, or returns store.ErrUnavailable.
 func (r *router) Read(ctx context.Context, fn func(ctx context.Context, db *sql.DB) error) error {
 	ups := *r.up.Load()
 	var last error
@@ -55,6 +58,18 @@ func (r *router) Read(ctx context.Context, fn func(ctx context.Context, db *sql.
 				continue // marked down since the snapshot
 			}
 			err := fn(ctx, rep.db)
+			if classify(ctx, err) == failover && sessionLost(err) {
+				// An established session died while the server may be fine: a proxy or
+				// a load balancer on the way closed its connections (seen when a
+				// network fault ended: every pooled connection failed once with
+				// "unexpected EOF"). Drop the pooled connections and try once more on a
+				// fresh one before calling the replica down — with one replica in the
+				// region, marking it down fails every read until the next probe.
+				if rep.pool != nil {
+					rep.pool.Reset()
+				}
+				err = fn(ctx, rep.db)
+			}
 			switch classify(ctx, err) {
 			case final:
 				return err
@@ -67,6 +82,13 @@ func (r *router) Read(ctx context.Context, fn func(ctx context.Context, db *sql.
 		}
 	}
 	return r.withoutReplica(ctx, fn, last)
+}
+
+// sessionLost reports a failover error that ended an established session (not a
+// refused or failed connect): the server may still accept a new one.
+func sessionLost(err error) bool {
+	var ce *pgconn.ConnectError
+	return !errors.As(err, &ce)
 }
 
 func (r *router) withoutReplica(ctx context.Context, fn func(ctx context.Context, db *sql.DB) error, last error) error {

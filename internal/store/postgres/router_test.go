@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 	"syscall"
@@ -47,7 +48,27 @@ func fakeRouter(t *testing.T, n int, fallback bool, log *slog.Logger) (*router, 
 	return r, names
 }
 
-var errReset = fmt.Errorf("read: %w", syscall.ECONNRESET)
+var (
+	errReset   = fmt.Errorf("read: %w", syscall.ECONNRESET)
+	errRefused = refusedConnect()
+)
+
+// refusedConnect is a real *pgconn.ConnectError: a connect to a loopback port where
+// nothing listens.
+func refusedConnect() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := pgconn.Connect(ctx, "postgres://nobody@127.0.0.1:1/none?connect_timeout=2&sslmode=disable")
+	if err == nil {
+		c.Close(ctx)
+		panic("a PostgreSQL server answers on 127.0.0.1:1")
+	}
+	var ce *pgconn.ConnectError
+	if !errors.As(err, &ce) {
+		panic(fmt.Sprintf("connect to 127.0.0.1:1: %T %v, want a *pgconn.ConnectError", err, err))
+	}
+	return err
+}
 
 // readOn runs one read; fail maps a database name to the error fn returns there.
 func readOn(r *router, names map[*sql.DB]string, fail map[string]error) (served string, tried []string, err error) {
@@ -89,14 +110,15 @@ func TestRouterOutcomes(t *testing.T) {
 	}{
 		{"domain error is the answer", false, map[string]error{down: store.ErrNotFound, "127.0.0.1:5002": store.ErrNotFound}, store.ErrNotFound, 1, false},
 		{"SQL error is the answer", false, map[string]error{down: &pgconn.PgError{Code: "42P01"}, "127.0.0.1:5002": &pgconn.PgError{Code: "42P01"}}, &pgconn.PgError{}, 1, false},
-		{"connection fault fails over", false, map[string]error{down: errReset}, nil, 2, true},
+		{"connection fault: once more there, then fails over", false, map[string]error{down: errReset}, nil, 3, true},
+		{"refused connect fails over at once", false, map[string]error{down: errRefused}, nil, 2, true},
 		{"recovery conflict moves on, replica stays up", false, map[string]error{down: &pgconn.PgError{Code: "40001"}}, nil, 2, false},
 		{"terminating recovery conflict moves on, replica stays up", false, map[string]error{down: &pgconn.PgError{Severity: "FATAL", Code: "40001",
 			Message: "terminating connection due to conflict with recovery"}}, nil, 2, false},
-		{"connection fault wrapped as unavailable fails over", false, map[string]error{down: fmt.Errorf("sqlstore: user: %w: %w", store.ErrUnavailable, errReset)}, nil, 2, true},
-		{"every replica lost, no fallback", false, map[string]error{down: errReset, "127.0.0.1:5002": errReset}, store.ErrUnavailable, 2, true},
-		{"every replica lost, fallback reads the primary", true, map[string]error{down: errReset, "127.0.0.1:5002": errReset}, nil, 3, true},
-		{"fallback lost too", true, map[string]error{down: errReset, "127.0.0.1:5002": errReset, "primary": errReset}, store.ErrUnavailable, 3, true},
+		{"connection fault wrapped as unavailable fails over", false, map[string]error{down: fmt.Errorf("sqlstore: user: %w: %w", store.ErrUnavailable, errReset)}, nil, 3, true},
+		{"every replica lost, no fallback", false, map[string]error{down: errReset, "127.0.0.1:5002": errReset}, store.ErrUnavailable, 4, true},
+		{"every replica lost, fallback reads the primary", true, map[string]error{down: errReset, "127.0.0.1:5002": errReset}, nil, 5, true},
+		{"fallback lost too", true, map[string]error{down: errReset, "127.0.0.1:5002": errReset, "primary": errReset}, store.ErrUnavailable, 5, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -113,6 +135,31 @@ func TestRouterOutcomes(t *testing.T) {
 				t.Errorf("replica %s down = %v, want %v", down, got, tt.wantDown)
 			}
 		})
+	}
+}
+
+// TestRouterSessionLostOnce: a session that died on an established connection (a proxy
+// closed the pooled connections) is tried again on the same replica, which stays up
+// when the fresh connection answers — with one replica in the region, marking it down
+// would fail every read until the next probe.
+func TestRouterSessionLostOnce(t *testing.T) {
+	r, names := fakeRouter(t, 1, false, nil)
+	calls := 0
+	err := r.Read(context.Background(), func(_ context.Context, db *sql.DB) error {
+		if names[db] != "127.0.0.1:5001" {
+			t.Fatalf("read on %s", names[db])
+		}
+		calls++
+		if calls == 1 {
+			return fmt.Errorf("sqlstore: user: %w: %w", store.ErrUnavailable, io.ErrUnexpectedEOF)
+		}
+		return nil
+	})
+	if err != nil || calls != 2 {
+		t.Fatalf("Read = %v after %d calls, want success on the second", err, calls)
+	}
+	if !r.replicas[0].healthy() {
+		t.Error("the replica was marked down for a connection that died alone")
 	}
 }
 
