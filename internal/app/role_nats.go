@@ -49,7 +49,9 @@ func runNATS(ctx context.Context, o Options) error {
 	}
 	// Stops after HTTP has drained: defers run in reverse.
 	defer func() {
-		srv.Shutdown()
+		// Lame duck: leaderships handed over before the member goes, so a rolling
+		// restart puts no election in the clients' way.
+		srv.LameDuckShutdown()
 		logger.Info("nats server stopped", "name", cfg.NATSName)
 	}()
 

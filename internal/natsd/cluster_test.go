@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"log/slog"
 	"runtime"
 	"strings"
@@ -238,5 +239,68 @@ func TestRouteURLs(t *testing.T) {
 	want := "nats-route://127.0.0.1:6222 nats-route://h2:6223 nats://[::1]:6224"
 	if strings.Join(s, " ") != want {
 		t.Fatalf("RouteURLs = %v, want %s", s, want)
+	}
+}
+
+// TestClusterLameDuck: a member stopped with LameDuckShutdown (what --role=nats does on
+// SIGTERM) first hands over the leadership of the streams it leads and moves its
+// clients to the other members; writes go on, and the bucket's stream is led by a
+// member still running.
+func TestClusterLameDuck(t *testing.T) {
+	servers := startCluster(t)
+	var urls []string
+	for _, s := range servers {
+		urls = append(urls, s.ClientURL())
+	}
+	nc, err := nats.Connect(strings.Join(urls, ","), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buckets kv.Buckets
+	waitFor(t, "kv.Open with 3 replicas", 100, func() (bool, string) {
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		defer cancel()
+		buckets, err = kv.Open(ctx, js, kv.Options{Replicas: 3})
+		return err == nil, fmt.Sprint(err)
+	})
+	stream := "KV_" + kv.DefaultPrefix + "_" + kv.CodesSuffix
+	leader := func() string {
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		defer cancel()
+		s, err := js.Stream(ctx, stream)
+		if err != nil || s.CachedInfo().Cluster == nil {
+			return ""
+		}
+		return s.CachedInfo().Cluster.Leader
+	}
+	var was string
+	waitFor(t, "the codes stream has a leader", 100, func() (bool, string) { was = leader(); return was != "", "" })
+	var victim *natsd.Server
+	for _, s := range servers {
+		if s.Name() == was {
+			victim = s
+		}
+	}
+	if victim == nil {
+		t.Fatalf("stream leader %q is not a member", was)
+	}
+	victim.LameDuckShutdown()
+	if c, err := net.DialTimeout("tcp", strings.TrimPrefix(victim.ClientURL(), "nats://"), time.Second); err == nil {
+		c.Close()
+		t.Fatal("the member still accepts clients after LameDuckShutdown")
+	}
+	waitFor(t, "a write after the leader's lame-duck shutdown", 100, func() (bool, string) {
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		defer cancel()
+		_, err := buckets.Codes.Create(ctx, "after", []byte("1"))
+		return err == nil || errors.Is(err, kv.ErrExists), fmt.Sprint(err)
+	})
+	if now := leader(); now == "" || now == was {
+		t.Fatalf("codes stream leader after the shutdown = %q (was %q), want another member", now, was)
 	}
 }

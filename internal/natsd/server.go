@@ -65,8 +65,9 @@ func (c Cluster) enabled() bool { return c.Name != "" }
 
 // Server is a running embedded NATS server.
 type Server struct {
-	ns   *server.Server
-	name string
+	ns      *server.Server
+	name    string
+	listens bool // has a client listener (LameDuckShutdown needs one)
 }
 
 // Start starts a server with JetStream file storage under o.StoreDir and returns once it
@@ -99,6 +100,10 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		SyncAlways:         true, // the default fsyncs every 2 minutes
 		NoSigs:             true,
 		DontListen:         o.Listen == "",
+		// LameDuckShutdown: hand Raft leaderships over, stop JetStream, then close the
+		// clients spread over the rest of the duration (they reconnect to the others).
+		LameDuckDuration:    LameDuckDuration,
+		LameDuckGracePeriod: lameDuckGrace,
 		// No HTTP monitor, WebSocket, MQTT or leafnode listener: their ports stay 0. The
 		// cluster listener only with Options.Cluster.
 	}
@@ -125,7 +130,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		ns.WaitForShutdown()
 		return nil, fmt.Errorf("natsd: %w", err)
 	}
-	return &Server{ns: ns, name: o.ServerName}, nil
+	return &Server{ns: ns, name: o.ServerName, listens: o.Listen != ""}, nil
 }
 
 // waitReady polls until ns takes connections with JetStream on, at most timeout, until
@@ -292,6 +297,26 @@ func (s *Server) State() ClusterState {
 		st.Leader, st.Peers = s.name, 1
 	}
 	return st
+}
+
+// LameDuckDuration bounds LameDuckShutdown: leaderships handed over (about a second),
+// then the clients closed over the rest, a few at a time, so that they do not all
+// reconnect at once.
+const (
+	LameDuckDuration = 4 * time.Second
+	lameDuckGrace    = time.Second
+)
+
+// LameDuckShutdown stops a member of a cluster gently: it stops accepting clients, hands
+// the Raft leaderships it holds (the meta group, streams, KV buckets) to the other
+// members — so that no client waits out an election after it is gone — stops
+// JetStream, closes its clients over LameDuckDuration and shuts down. A server without
+// a client listener shuts down at once.
+func (s *Server) LameDuckShutdown() {
+	if s.listens {
+		s.ns.LameDuckShutdown()
+	}
+	s.Shutdown()
 }
 
 // Shutdown stops the server and waits until it has stopped and flushed its store.
