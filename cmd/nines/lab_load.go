@@ -33,7 +33,7 @@ const (
 // --provision on a test deployment), then its scorecard.
 type labLoadCmd struct {
 	Lab    string `name:"lab" help:"Directory of a running lab: its lab.json names the edge, tenant, client, users and admin API." type:"path"`
-	Region string `name:"region" help:"With --lab: the region whose edge to load (default: the primary region)."`
+	Region string `name:"region" help:"With --lab: the region whose users to play: the load keeps the lab's one public URL and dials that region's edge (default: the primary region)."`
 
 	Issuer      string   `name:"issuer" help:"The tenant's issuer URL ({base}/t/{tenant}) of any nines deployment. The admin token is read from $$NINES_ADMIN_TOKEN, the client secret from $$NINESLAB_CLIENT_SECRET."`
 	AdminURL    string   `name:"admin-url" help:"Admin API base URL (default: the issuer's scheme://host)."`
@@ -180,8 +180,12 @@ func (c *labLoadCmd) Run(ctx context.Context, s streams) error {
 		defer f.Close()
 		cfg.Out = f
 	}
-	fmt.Fprintf(s.stdout, "nines lab load: %g flows/s for %v against %s (%s), admin %g/s at %s\n",
-		c.Rate, c.Duration, t.Issuer, mix, max(adminRate, 0), t.AdminURL)
+	via := ""
+	if t.Dial != "" {
+		via = " through " + t.Dial
+	}
+	fmt.Fprintf(s.stdout, "nines lab load: %g flows/s for %v against %s%s (%s), admin %g/s at %s\n",
+		c.Rate, c.Duration, t.Issuer, via, mix, max(adminRate, 0), t.AdminURL)
 	fmt.Fprintf(s.stdout, "  %d users, client %s; warm-up: %d sign-ins\n", len(t.Users), t.Client.ID, c.Warmup)
 	every := max(time.Second, c.Duration/12).Round(time.Second)
 	var last time.Duration

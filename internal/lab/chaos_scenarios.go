@@ -30,7 +30,8 @@ type faultPlan struct {
 	start, end, loadEnd time.Time
 }
 
-// primaryLoad is the default: one load through the primary region's edge.
+// primaryLoad is the default: one load through the primary region's edge (the lab's
+// public URL).
 func primaryLoad(st State, cfg ChaosConfig) ([]chaosLoad, error) {
 	t, err := TargetFromState(st, "")
 	if err != nil {
@@ -217,7 +218,8 @@ func runZoneDegraded(ctx context.Context, r *chaosRun, p faultPlan, prim Region,
 }
 
 // regionLoads are region-down's loads: half the rate through each region's edge (the
-// lost region's users and the primary's), admin traffic through the primary's.
+// lost region's users and the primary's, each load dialling its region's edge for the
+// lab's one public URL, as GeoDNS would), admin traffic through the primary's.
 func regionLoads(st State, cfg ChaosConfig, prim, lost Region) ([]chaosLoad, error) {
 	var out []chaosLoad
 	for i, reg := range []Region{prim, lost} {

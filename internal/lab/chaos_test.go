@@ -178,9 +178,17 @@ func TestScenarioTargets(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(loads) != 2 || loads[0].cfg.Rate != 15 || loads[1].cfg.Rate != 15 || loads[0].cfg.AdminRate != 2 || loads[1].cfg.AdminRate >= 0 ||
-			loads[0].target.Issuer == loads[1].target.Issuer {
-			t.Errorf("loads: %+v", loads)
+		if len(loads) != 2 || loads[0].cfg.Rate != 15 || loads[1].cfg.Rate != 15 || loads[0].cfg.AdminRate != 2 || loads[1].cfg.AdminRate >= 0 {
+			t.Fatalf("loads: %+v", loads)
+		}
+		// One issuer; each load dials its own region's edge, admin at the primary's.
+		prim, lost := st.Regions[0], st.Regions[1]
+		for i, reg := range []Region{prim, lost} {
+			tg := loads[i].target
+			if tg.Issuer != prim.Issuer || "http://"+tg.Dial != reg.EdgeURL || tg.AdminURL != prim.EdgeURL {
+				t.Errorf("load %d: issuer %q dialled at %q, admin %q; want issuer %q dialled at %s's edge %s, admin %s",
+					i, tg.Issuer, tg.Dial, tg.AdminURL, prim.Issuer, reg.Name, reg.EdgeURL, prim.EdgeURL)
+			}
 		}
 		bad := ChaosConfig{Scenario: ScenarioRegionDown, Region: "eu-west"}.withDefaults(st)
 		if _, err := newScenario(st, &bad); err == nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/url"
 	"slices"
 	"strconv"
@@ -419,11 +420,19 @@ func (r *loadRun) report(done <-chan struct{}, progress func(Progress)) {
 }
 
 // Target is a nines deployment the load runs against: one tenant's issuer at the
-// public entry point, the admin API, the client and users to act as.
+// public entry point, the address that entry point's host name leads to, the admin
+// API, the client and users to act as.
 type Target struct {
 	// Issuer is the tenant's issuer ({public base}/t/{tenant}); discovery is fetched
 	// from it and must name it.
-	Issuer     string
+	Issuer string
+	// Dial is the address ("host:port") the load connects to whenever a URL names the
+	// issuer's host and port, as a resolver (GeoDNS) sending its users to a region's
+	// edge would: every request of the end-user flows (discovery, authorize, the login
+	// pages' absolute URLs and redirects, token, userinfo) goes there while URLs, Host
+	// headers and the issuer stay the public ones. Empty: dial what the URL says.
+	// Admin API requests are never redirected: they go to AdminURL as it says.
+	Dial       string
 	AdminURL   string // the admin API's base URL (…/admin/v1 is appended)
 	AdminToken string
 	Tenant     string
@@ -437,6 +446,11 @@ func (t Target) validate() error {
 		p, err := url.Parse(u.v)
 		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
 			errs = append(errs, fmt.Errorf("target: %s %q is not an http(s) URL", u.name, u.v))
+		}
+	}
+	if t.Dial != "" {
+		if host, port, err := net.SplitHostPort(t.Dial); err != nil || host == "" || port == "" {
+			errs = append(errs, fmt.Errorf("target: dial address %q is not host:port", t.Dial))
 		}
 	}
 	if t.AdminToken == "" {
@@ -469,25 +483,63 @@ func (t Target) usernames() []string {
 	return out
 }
 
-// TargetFromState is the target of a running lab: the tenant's issuer at the edge of
-// region (the primary region when empty), the lab's admin API, client and users.
+// TargetFromState is the target of a running lab for the users of region (the
+// primary region when empty): the tenant's one issuer, at the lab's public URL, dialled
+// at that region's edge (Target.Dial, as GeoDNS would send the region's users there),
+// and the lab's admin API (the primary region's edge), client and users.
 func TargetFromState(s State, region string) (Target, error) {
-	var edge string
-	for _, r := range s.Regions {
-		if (region == "" && r.Primary) || r.Name == region {
-			edge = r.EdgeURL
+	var reg *Region
+	for i, r := range s.Regions {
+		if (region == "" && r.Primary) || (region != "" && r.Name == region) {
+			reg = &s.Regions[i]
 			break
 		}
 	}
-	if edge == "" && region == "" && len(s.Regions) > 0 {
-		edge = s.Regions[0].EdgeURL
+	if reg == nil && region == "" && len(s.Regions) > 0 {
+		reg = &s.Regions[0]
 	}
-	if edge == "" {
+	if reg == nil || reg.EdgeURL == "" {
 		return Target{}, fmt.Errorf("lab %s: no edge URL for region %q", s.Name, region)
 	}
-	t := Target{Issuer: strings.TrimSuffix(edge, "/") + "/t/" + s.Tenant, AdminURL: s.AdminURL,
+	edge, err := url.Parse(reg.EdgeURL)
+	if err != nil || edge.Host == "" {
+		return Target{}, fmt.Errorf("lab %s: region %s: edge URL %q is not an absolute URL", s.Name, reg.Name, reg.EdgeURL)
+	}
+	t := Target{Issuer: s.issuer(*reg), Dial: hostPort(edge), AdminURL: s.AdminURL,
 		AdminToken: s.AdminToken, Tenant: s.Tenant, Client: s.Client, Users: s.Users}
 	return t, t.validate()
+}
+
+// issuer is the tenant's issuer as reg's login processes name it: the region's Issuer,
+// or (a state without one) {PublicURL}/t/{Tenant}, the public URL being the primary
+// region's edge when the state does not name it.
+func (s State) issuer(reg Region) string {
+	if reg.Issuer != "" {
+		return strings.TrimSuffix(reg.Issuer, "/")
+	}
+	public := s.PublicURL
+	for i := 0; public == "" && i < len(s.Regions); i++ {
+		if s.Regions[i].Primary {
+			public = s.Regions[i].EdgeURL
+		}
+	}
+	if public == "" && len(s.Regions) > 0 {
+		public = s.Regions[0].EdgeURL
+	}
+	return strings.TrimSuffix(public, "/") + "/t/" + s.Tenant
+}
+
+// hostPort is the address a client dials for u: its host and port, the scheme's
+// default port when u names none (the form http.Transport passes to DialContext).
+func hostPort(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+	}
+	return net.JoinHostPort(u.Hostname(), port)
 }
 
 // TenantOfIssuer returns the tenant slug of an issuer of the form …/t/{tenant}.

@@ -28,14 +28,18 @@ import (
 type loadClient struct {
 	t         Target
 	timeout   time.Duration
-	transport *http.Transport
-	hc        *http.Client // no jar; does not follow redirects
 	verifier  *gooidc.IDTokenVerifier
 	authorize string
 	token     string
 	userinfo  string
 	issuer    string
 	rp        string // the redirect URI's scheme://host/path prefix the browsers stop at
+
+	// transport dials Target.Dial for the issuer's host:port (the end-user flows);
+	// adminTransport dials what the URL says (transport itself when there is no Dial).
+	transport, adminTransport *http.Transport
+	hc                        *http.Client // over transport; no jar; does not follow redirects
+	adminHC                   *http.Client // the same over adminTransport, for the admin API
 
 	sessions jarPool
 	refresh  tokenQueue
@@ -56,21 +60,26 @@ const (
 	maxResponseBody  = 1 << 20
 )
 
+// newLoadClient discovers t's issuer (through t.Dial when set) and returns a client
+// with at most conns idle connections per address.
 func newLoadClient(ctx context.Context, t Target, timeout time.Duration, conns int) (*loadClient, error) {
-	tr := &http.Transport{
-		Proxy:                 nil, // loopback only: never an environment proxy
-		DialContext:           (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:          conns,
-		MaxIdleConnsPerHost:   conns,
-		IdleConnTimeout:       90 * time.Second,
-		ResponseHeaderTimeout: timeout,
-		DisableCompression:    true,
+	issuer := strings.TrimSuffix(t.Issuer, "/")
+	iss, err := url.Parse(issuer)
+	if err != nil || iss.Host == "" {
+		return nil, fmt.Errorf("target: issuer %q: not an absolute URL", t.Issuer)
 	}
-	c := &loadClient{t: t, timeout: timeout, transport: tr, issuer: strings.TrimSuffix(t.Issuer, "/"),
-		hc: &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	tr := newLoadTransport(timeout, conns, hostPort(iss), t.Dial)
+	adminTr := tr
+	if t.Dial != "" {
+		adminTr = newLoadTransport(timeout, conns, "", "")
+	}
+	noRedirect := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	c := &loadClient{t: t, timeout: timeout, transport: tr, adminTransport: adminTr, issuer: issuer,
+		hc:      &http.Client{Transport: tr, CheckRedirect: noRedirect},
+		adminHC: &http.Client{Transport: adminTr, CheckRedirect: noRedirect}}
 	rp, err := url.Parse(t.Client.RedirectURI)
 	if err != nil || rp.Host == "" {
-		tr.CloseIdleConnections()
+		c.close()
 		return nil, fmt.Errorf("target: redirect URI %q: not an absolute URL", t.Client.RedirectURI)
 	}
 	c.rp = t.Client.RedirectURI
@@ -79,7 +88,10 @@ func newLoadClient(ctx context.Context, t Target, timeout time.Duration, conns i
 	discover := &http.Client{Transport: tr, Timeout: timeout}
 	provider, err := gooidc.NewProvider(gooidc.ClientContext(context.WithoutCancel(ctx), discover), c.issuer)
 	if err != nil {
-		tr.CloseIdleConnections()
+		c.close()
+		if t.Dial != "" {
+			return nil, fmt.Errorf("target: discovery at %s (dialled at %s): %w", c.issuer, t.Dial, err)
+		}
 		return nil, fmt.Errorf("target: discovery at %s: %w", c.issuer, err)
 	}
 	var meta struct {
@@ -92,7 +104,37 @@ func newLoadClient(ctx context.Context, t Target, timeout time.Duration, conns i
 	return c, nil
 }
 
-func (c *loadClient) close() { c.transport.CloseIdleConnections() }
+// newLoadTransport is the load's transport: no environment proxy, bounded waits, and,
+// when via is set, every connection to public (the issuer's host:port) made to via
+// instead, as a resolver that leads the public host name to one region's edge would;
+// URLs and Host headers are left as they are.
+func newLoadTransport(timeout time.Duration, conns int, public, via string) *http.Transport {
+	d := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
+	dial := d.DialContext
+	if via != "" {
+		dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if strings.EqualFold(addr, public) {
+				addr = via
+			}
+			return d.DialContext(ctx, network, addr)
+		}
+	}
+	return &http.Transport{
+		Proxy:                 nil, // loopback only: never an environment proxy
+		DialContext:           dial,
+		MaxIdleConns:          conns,
+		MaxIdleConnsPerHost:   conns,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: timeout,
+		DisableCompression:    true,
+	}
+}
+
+// close closes the client's idle connections.
+func (c *loadClient) close() {
+	c.transport.CloseIdleConnections()
+	c.adminTransport.CloseIdleConnections()
+}
 
 func (c *loadClient) commands() IssuedCommands {
 	return IssuedCommands{Issued: int(c.issued.Load()), Uncertain: int(c.uncertain.Load())}

@@ -253,7 +253,7 @@ func (c *loadClient) admin(ctx context.Context, method, path string, body any, w
 		r, _ = http.NewRequest(method, u, nil)
 	}
 	r.Header.Set("Authorization", "Bearer "+c.t.AdminToken)
-	resp, err := sendStep(ctx, c.hc, r, "admin")
+	resp, err := sendStep(ctx, c.adminHC, r, "admin")
 	if err != nil {
 		return resp, err
 	}

@@ -10,6 +10,8 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -422,22 +424,203 @@ func TestLoadOverloadIsBounded(t *testing.T) {
 	}
 }
 
+// TestTargetFromState: every region's target has the lab's one issuer and dials that
+// region's edge; the admin API stays the lab's.
 func TestTargetFromState(t *testing.T) {
-	st := State{Name: "t", Tenant: "acme", AdminURL: "http://127.0.0.1:9000", AdminToken: "tok",
-		Client:  Client{ID: "web", Secret: "s", RedirectURI: "http://127.0.0.1:9/cb"},
-		Users:   []User{{Username: "alice", Password: "pw"}},
-		Regions: []Region{{Name: "eu", EdgeURL: "http://127.0.0.1:8001/"}, {Name: "us", Primary: true, EdgeURL: "http://127.0.0.1:8002"}}}
-	for region, want := range map[string]string{"": "http://127.0.0.1:8002/t/acme", "eu": "http://127.0.0.1:8001/t/acme"} {
+	const issuer = "http://127.0.0.1:8002/t/acme"
+	st := State{Name: "t", Tenant: "acme", AdminURL: "http://127.0.0.1:8002", AdminToken: "tok", PublicURL: "http://127.0.0.1:8002",
+		Client: Client{ID: "web", Secret: "s", RedirectURI: "http://127.0.0.1:9/cb"},
+		Users:  []User{{Username: "alice", Password: "pw"}},
+		Regions: []Region{{Name: "eu", EdgeURL: "http://127.0.0.1:8001/", Issuer: issuer},
+			{Name: "us", Primary: true, EdgeURL: "http://127.0.0.1:8002", Issuer: issuer}}}
+	for region, dial := range map[string]string{"": "127.0.0.1:8002", "us": "127.0.0.1:8002", "eu": "127.0.0.1:8001"} {
 		tg, err := TargetFromState(st, region)
-		if err != nil || tg.Issuer != want || tg.Tenant != "acme" || tg.Client.ID != "web" || len(tg.Users) != 1 {
-			t.Errorf("region %q: %+v, %v; want issuer %s", region, tg, err, want)
+		if err != nil || tg.Issuer != issuer || tg.Dial != dial || tg.AdminURL != st.AdminURL || tg.Tenant != "acme" ||
+			tg.Client.ID != "web" || len(tg.Users) != 1 {
+			t.Errorf("region %q: %+v, %v; want issuer %s dialled at %s", region, tg, err, issuer, dial)
 		}
+	}
+	// A state without issuers: the public URL's, else the primary region's edge's.
+	st.Regions[0].Issuer, st.Regions[1].Issuer = "", ""
+	if tg, err := TargetFromState(st, "eu"); err != nil || tg.Issuer != issuer || tg.Dial != "127.0.0.1:8001" {
+		t.Errorf("without issuers: %+v, %v; want issuer %s dialled at the eu edge", tg, err, issuer)
+	}
+	st.PublicURL = ""
+	if tg, err := TargetFromState(st, "eu"); err != nil || tg.Issuer != issuer || tg.Dial != "127.0.0.1:8001" {
+		t.Errorf("without a public URL: %+v, %v; want issuer %s dialled at the eu edge", tg, err, issuer)
 	}
 	if _, err := TargetFromState(st, "mars"); err == nil {
 		t.Error("an unknown region gave a target")
 	}
-	st.AdminToken = ""
-	if _, err := TargetFromState(st, ""); err == nil {
+	bad := st
+	bad.AdminToken = ""
+	if _, err := TargetFromState(bad, ""); err == nil {
 		t.Error("a state without an admin token gave a target")
+	}
+	tg, _ := TargetFromState(st, "")
+	for _, d := range []string{"127.0.0.1", ":8001", "127.0.0.1:", "http://127.0.0.1:8001"} {
+		tg.Dial = d
+		if err := tg.validate(); err == nil {
+			t.Errorf("dial address %q was accepted", d)
+		}
+	}
+}
+
+// TestLoadClientDialsTheEdge: a load client whose target has Dial sends every request
+// for the public host (discovery, authorize, the absolute URL the authorization
+// redirected to, token, userinfo) to the Dial address, with the public URL and Host
+// header, while admin API requests go where AdminURL says. Without Dial, the same
+// client goes to the public address.
+func TestLoadClientDialsTheEdge(t *testing.T) {
+	var (
+		mu         sync.Mutex
+		publicSeen []string
+		edgeSeen   []string
+	)
+	seen := func(to *[]string, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		*to = append(*to, r.Method+" "+r.Host+r.URL.Path)
+	}
+	counts := func() (public, edge []string) {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(publicSeen), slices.Clone(edgeSeen)
+	}
+	public := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen(&publicSeen, r)
+		if strings.HasPrefix(r.URL.Path, "/admin/") {
+			_, _ = io.WriteString(w, `{"users":[]}`)
+			return
+		}
+		http.Error(w, "the public address was dialled", http.StatusTeapot)
+	}))
+	t.Cleanup(public.Close)
+	pub := public.URL
+	issuer := pub + "/t/acme"
+	edgeMux := http.NewServeMux()
+	edgeMux.HandleFunc("GET /t/acme/.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"issuer": issuer, "authorization_endpoint": issuer + "/authorize",
+			"token_endpoint": issuer + "/token", "userinfo_endpoint": issuer + "/userinfo", "jwks_uri": issuer + "/keys",
+			"id_token_signing_alg_values_supported": []string{"ES256"}})
+	})
+	edgeMux.HandleFunc("GET /t/acme/authorize", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, issuer+"/login?id=1", http.StatusFound) // absolute, on the public host
+	})
+	edgeMux.HandleFunc("GET /t/acme/login", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "the login page")
+	})
+	edgeMux.HandleFunc("POST /t/acme/token", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, `{"access_token":"at","token_type":"Bearer","expires_in":300}`)
+	})
+	edgeMux.HandleFunc("GET /t/acme/userinfo", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, `{"sub":"u1"}`)
+	})
+	edge := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen(&edgeSeen, r)
+		edgeMux.ServeHTTP(w, r)
+	}))
+	t.Cleanup(edge.Close)
+	edgeAddr := strings.TrimPrefix(edge.URL, "http://")
+	pubHost := strings.TrimPrefix(pub, "http://")
+
+	tg := Target{Issuer: issuer, Dial: edgeAddr, AdminURL: pub, AdminToken: "tok", Tenant: "acme",
+		Client: Client{ID: "web", Secret: "s", RedirectURI: "http://127.0.0.1:9/cb"}, Users: []User{{Username: "u", Password: "p"}}}
+	if err := tg.validate(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := newLoadClient(t.Context(), tg, 5*time.Second, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	if c.authorize != issuer+"/authorize" || c.userinfo != issuer+"/userinfo" {
+		t.Fatalf("discovered authorize %q and userinfo %q, want them at the public issuer", c.authorize, c.userinfo)
+	}
+	req, _ := http.NewRequest(http.MethodGet, c.authorizeURL(newAuthRequest()), nil)
+	page, err := sendStep(t.Context(), c.browser(newJar()), req, "authorize")
+	if err != nil || page.status != http.StatusOK || string(page.body) != "the login page" {
+		t.Fatalf("authorize: %d %q, %v; want the login page", page.status, page.body, err)
+	}
+	if page.url.Host != pubHost || page.url.Path != "/t/acme/login" {
+		t.Errorf("the redirect ended at %s, want the public URL %s/t/acme/login", page.url, pub)
+	}
+	if _, status, err := c.tokenRequest(t.Context(), url.Values{"grant_type": {"client_credentials"}}); err != nil {
+		t.Errorf("token: %d, %v", status, err)
+	}
+	c.access.put(accessToken{value: "at", expiry: time.Now().Add(time.Hour)})
+	if status, err := c.userInfo(t.Context()); err != nil {
+		t.Errorf("userinfo: %d, %v", status, err)
+	}
+	pubGot, edgeGot := counts()
+	if len(pubGot) != 0 {
+		t.Errorf("the public address got %v, want nothing", pubGot)
+	}
+	want := []string{"GET " + pubHost + "/t/acme/.well-known/openid-configuration", "GET " + pubHost + "/t/acme/authorize",
+		"GET " + pubHost + "/t/acme/login", "POST " + pubHost + "/t/acme/token", "GET " + pubHost + "/t/acme/userinfo"}
+	if !slices.Equal(edgeGot, want) {
+		t.Errorf("the edge got %v, want %v (each with the public Host)", edgeGot, want)
+	}
+
+	// The admin API is not redirected: it goes to AdminURL (here the public address).
+	if status, err := c.adminListUsers(t.Context()); err != nil {
+		t.Errorf("admin: %d, %v", status, err)
+	}
+	if pubGot, edgeGot := counts(); len(pubGot) != 1 || pubGot[0] != "GET "+pubHost+"/admin/v1/tenants/acme/users" || len(edgeGot) != len(want) {
+		t.Errorf("after an admin request the public address got %v and the edge %d requests; want the admin request at the public address only",
+			pubGot, len(edgeGot))
+	}
+
+	// Without Dial, discovery goes to the public address (which refuses it).
+	tg.Dial = ""
+	if c2, err := newLoadClient(t.Context(), tg, 5*time.Second, 4); err == nil {
+		c2.close()
+		t.Fatal("without Dial, discovery succeeded: it did not go to the public address")
+	}
+	if pubGot, _ := counts(); len(pubGot) != 2 || !strings.HasSuffix(pubGot[1], "/.well-known/openid-configuration") {
+		t.Errorf("without Dial the public address got %v, want the discovery request", pubGot)
+	}
+}
+
+// TestLoadThroughAnEdgeAddress runs the load against the all role whose public URL is
+// an address that refuses everything, dialling the all role (through a counting proxy)
+// instead, as the lab's load of a secondary region dials its edge: every flow succeeds
+// under the public issuer, and the public address sees no request.
+func TestLoadThroughAnEdgeAddress(t *testing.T) {
+	var publicHits, edgeHits atomic.Int64
+	public := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		publicHits.Add(1)
+		http.Error(w, "the public address was dialled", http.StatusTeapot)
+	}))
+	t.Cleanup(public.Close)
+	base := startAll(t, public.URL)
+	u, _ := url.Parse(base)
+	rp := httputil.NewSingleHostReverseProxy(u) // keeps the request's (public) Host header
+	tr := &http.Transport{Proxy: nil}
+	t.Cleanup(tr.CloseIdleConnections)
+	rp.Transport = tr
+	edge := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		edgeHits.Add(1)
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(edge.Close)
+	tg := provisionAll(t, base) // admin direct; the issuer is the public one
+	if tg.Issuer != public.URL+"/t/load" {
+		t.Fatalf("issuer %q, want the public URL's", tg.Issuer)
+	}
+	tg.Dial = strings.TrimPrefix(edge.URL, "http://")
+	res, err := RunLoad(t.Context(), tg, LoadConfig{Rate: 8, Duration: 2 * time.Second, AdminRate: 1, Warmup: 2, Mix: lightMix()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range res.Outcomes {
+		if !o.OK {
+			t.Errorf("failed: %+v", o)
+		}
+	}
+	if len(res.Outcomes) == 0 || publicHits.Load() != 0 || edgeHits.Load() < int64(len(res.Outcomes)) {
+		t.Errorf("%d outcomes; the public address got %d requests, the edge %d; want none and at least one a flow",
+			len(res.Outcomes), publicHits.Load(), edgeHits.Load())
 	}
 }

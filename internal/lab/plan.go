@@ -41,17 +41,19 @@ type component struct {
 	port int // its main port: HTTP, or the database port
 	// ctlPort and natsPorts are an edge's control port and a NATS member's client and
 	// route ports.
-	ctlPort               int
-	natsPort, routePort   int
-	ready                 string // readiness URL ("" for PostgreSQL)
-	env                   func() []string
-	args                  []string
-	movable               bool // may move to another port if it lost its own (only proxies name it)
-	pg                    *pgNode
-	child                 *child
-	expectedStop          bool // stopped through the control API: not a crash
-	loggedRuns            int  // the run whose exit was logged
-	publicURL, edgeCtlURL string
+	ctlPort             int
+	natsPort, routePort int
+	ready               string // readiness URL ("" for PostgreSQL)
+	env                 func() []string
+	args                []string
+	movable             bool // may move to another port if it lost its own (only proxies name it)
+	pg                  *pgNode
+	child               *child
+	expectedStop        bool // stopped through the control API: not a crash
+	loggedRuns          int  // the run whose exit was logged
+	// edgeURL and edgeCtlURL are an edge's own address (http://127.0.0.1:port, where
+	// its region's users reach it) and its control API's.
+	edgeURL, edgeCtlURL string
 }
 
 func (c *component) addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(c.port)) }
@@ -203,12 +205,20 @@ func (p *plan) layout(take func() int) {
 	for _, r := range p.topo.Regions {
 		c := p.add(&component{Process: Process{Name: "edge-" + r.Name, Kind: KindEdge, Region: r.Name},
 			tier: tierEdge, port: take(), ctlPort: take()})
-		c.publicURL = "http://" + c.addr()
+		c.edgeURL = "http://" + c.addr()
 		c.edgeCtlURL = "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(c.ctlPort))
 		p.edges[r.Name] = c
 	}
 	p.callback = take()
 }
+
+// publicURL is the lab's one public base URL, the same for every region as a public
+// host name served by GeoDNS or anycast would be: the primary region's edge address, so
+// that a plain client (curl, a browser) that dials what the URL says reaches the lab.
+// Every login, admin and edge process has it as NINES_PUBLIC_URL, so each region's
+// login tier names the same issuer ({publicURL}/t/{tenant}); the load of a region
+// dials that region's edge for it (Target.Dial).
+func (p *plan) publicURL() string { return p.edges[p.topo.Primary().Name].edgeURL }
 
 // ofKind lists the components of a kind, in start order.
 func (p *plan) ofKind(kind string) []*component {
@@ -285,8 +295,7 @@ func (p *plan) kekFile() string { return filepath.Join(p.dir, "kek") }
 // connection goes through a proxy, except the NATS members' routes to each other
 // (they gossip their direct addresses anyway).
 func (p *plan) wire() error {
-	prim := p.topo.Primary()
-	primaryEdge := p.edges[prim.Name]
+	public := p.publicURL()
 	for _, reps := range p.replicas {
 		for _, r := range reps {
 			l, err := p.proxy(r.Name, KindReplica, r.Region, r.Zone, p.primary, KindPrimary, p.primary.port)
@@ -342,7 +351,6 @@ func (p *plan) wire() error {
 		if err != nil {
 			return err
 		}
-		public := p.edges[l.Region].publicURL
 		l.ready = "http://" + l.addr() + "/readyz"
 		l.args = []string{"serve", "--role=login"}
 		l.env = func() []string {
@@ -364,11 +372,13 @@ func (p *plan) wire() error {
 		a.ready = "http://" + a.addr() + "/readyz"
 		a.args = []string{"serve", "--role=admin"}
 		a.env = func() []string {
-			return append(p.baseEnv(a), "NINES_HTTP_ADDR="+a.addr(), "NINES_PUBLIC_URL="+primaryEdge.publicURL,
+			return append(p.baseEnv(a), "NINES_HTTP_ADDR="+a.addr(), "NINES_PUBLIC_URL="+public,
 				"NINES_DATABASE_URL="+db, "NINES_REPLICA_URLS="+reps, "NINES_KEK_FILE="+p.kekFile(),
 				"NINES_TRUSTED_PROXIES=127.0.0.1", "NINES_BOOTSTRAP_ADMIN_TOKEN="+p.adminToken)
 		}
 	}
+	// Every edge serves the one public host name (in the lab: each listens on an
+	// address of its own, and the load of a region dials its region's edge).
 	for _, e := range p.ofKind(KindEdge) {
 		if err := p.writeEdgeTable(e); err != nil {
 			return err
@@ -376,7 +386,7 @@ func (p *plan) wire() error {
 		e.ready = e.edgeCtlURL + "/readyz"
 		e.args = []string{"serve", "--role=edge"}
 		e.env = func() []string {
-			return append(p.baseEnv(e), "NINES_HTTP_ADDR="+e.addr(), "NINES_PUBLIC_URL="+e.publicURL,
+			return append(p.baseEnv(e), "NINES_HTTP_ADDR="+e.addr(), "NINES_PUBLIC_URL="+public,
 				"NINES_EDGE_ROUTES="+p.routesPath(e),
 				"NINES_EDGE_CONTROL_ADDR="+strings.TrimPrefix(e.edgeCtlURL, "http://"),
 				"NINES_EDGE_CONTROL_TOKEN="+p.edgeToken)

@@ -163,6 +163,78 @@ func TestPlanEdgeTables(t *testing.T) {
 	t.Logf("default topology: %d processes, %d proxies", len(p.comps), len(p.proxies))
 }
 
+// TestPlanOnePublicURL: every login process of every region, the admin tier and every
+// edge have the same NINES_PUBLIC_URL, the primary region's edge address (so that it
+// can be dialled as it is), and the edges still listen on addresses of their own.
+func TestPlanOnePublicURL(t *testing.T) {
+	p := planFor(t, "topology.yaml")
+	prim := p.edges[p.topo.Primary().Name]
+	want := "http://" + prim.addr()
+	if got := p.publicURL(); got != want {
+		t.Fatalf("public URL %q, want the primary edge's address %q", got, want)
+	}
+	loginRegions := map[string]int{}
+	checked := 0
+	for _, c := range p.comps {
+		if c.Kind != KindLogin && c.Kind != KindAdmin && c.Kind != KindEdge {
+			continue
+		}
+		if got := envOf(c)["NINES_PUBLIC_URL"]; got != want {
+			t.Errorf("%s (%s, region %s): NINES_PUBLIC_URL %q, want %q", c.Name, c.Kind, c.Region, got, want)
+		}
+		if c.Kind == KindLogin {
+			loginRegions[c.Region]++
+		}
+		checked++
+	}
+	if len(loginRegions) < 2 || checked < 12+1+2 {
+		t.Fatalf("checked %d processes, login processes in regions %v; want both regions' 12 login processes, the admin and 2 edges",
+			checked, loginRegions)
+	}
+	addrs := map[string]bool{}
+	for _, e := range p.ofKind(KindEdge) {
+		if e.edgeURL != "http://"+e.addr() || addrs[e.edgeURL] {
+			t.Errorf("%s: edge URL %q, not its own address %s", e.Name, e.edgeURL, e.addr())
+		}
+		addrs[e.edgeURL] = true
+	}
+}
+
+// TestStateOneIssuer: the state of a two-region lab names one issuer for every region
+// (the public URL's), and each region's own edge.
+func TestStateOneIssuer(t *testing.T) {
+	st := stateFor(t, "topology.yaml")
+	if len(st.Regions) != 2 {
+		t.Fatalf("%d regions, want 2", len(st.Regions))
+	}
+	if st.PublicURL == "" || st.PublicURL != st.Regions[0].EdgeURL || !st.Regions[0].Primary {
+		t.Errorf("public URL %q, want the primary region's edge %q", st.PublicURL, st.Regions[0].EdgeURL)
+	}
+	want := st.PublicURL + "/t/" + st.Tenant
+	for _, r := range st.Regions {
+		if r.Issuer != want {
+			t.Errorf("region %s: issuer %q, want %q", r.Name, r.Issuer, want)
+		}
+	}
+	if st.Regions[0].EdgeURL == st.Regions[1].EdgeURL || st.Regions[1].EdgeURL == "" {
+		t.Errorf("edge URLs %q and %q: want one per region", st.Regions[0].EdgeURL, st.Regions[1].EdgeURL)
+	}
+	if st.AdminURL != st.PublicURL {
+		t.Errorf("admin URL %q, want the public URL %q", st.AdminURL, st.PublicURL)
+	}
+	// The summary names the issuer once, and each region's edge.
+	var out strings.Builder
+	PrintSummary(&out, st)
+	if n := strings.Count(out.String(), want); n != 1 {
+		t.Errorf("the summary names the issuer %d times, want once:\n%s", n, out.String())
+	}
+	for _, r := range st.Regions {
+		if !strings.Contains(out.String(), "region "+r.Name+" ") || !strings.Contains(out.String(), "edge "+r.EdgeURL+" ") {
+			t.Errorf("the summary does not name region %s's edge %s:\n%s", r.Name, r.EdgeURL, out.String())
+		}
+	}
+}
+
 func TestPortSetPortsAreDistinct(t *testing.T) {
 	var ps portSet
 	defer ps.release()

@@ -34,7 +34,10 @@ func httpReady(ctx context.Context, u string) error {
 
 // checkReady waits until every replica has the tenant, every login process serves its
 // discovery document through its edge's proxy, and every edge routes to its own
-// region's clusters and serves the tenant's issuer.
+// region's clusters and serves the tenant's discovery document. Every one of those
+// documents must name the lab's one issuer (PublicURL/t/{tenant}): the login tier takes
+// the issuer from its NINES_PUBLIC_URL, never from the Host header, so a request to a
+// region's own edge address answers with the public issuer too.
 func (s *supervisor) checkReady(ctx context.Context) error {
 	var repURLs []string
 	for _, reps := range s.p.replicas {
@@ -46,14 +49,18 @@ func (s *supervisor) checkReady(ctx context.Context) error {
 		return err
 	}
 	st := s.state()
+	issuer := st.PublicURL + "/t/" + st.Tenant
 	var checks []func(context.Context) (bool, error)
 	for _, r := range st.Regions {
+		if r.Issuer != issuer {
+			return fmt.Errorf("lab: region %s names the issuer %q, the lab's public one is %q", r.Name, r.Issuer, issuer)
+		}
 		for _, c := range r.Clusters {
 			for _, u := range c.LoginURL {
-				checks = append(checks, discoveryCheck(u+"/t/"+st.Tenant, r.Issuer))
+				checks = append(checks, discoveryCheck(u+"/t/"+st.Tenant, issuer))
 			}
 		}
-		checks = append(checks, discoveryCheck(r.Issuer, r.Issuer), edgeServesCheck(r.EdgeCtl))
+		checks = append(checks, discoveryCheck(r.EdgeURL+"/t/"+st.Tenant, issuer), edgeServesCheck(r.EdgeCtl))
 	}
 	errs := make([]error, len(checks))
 	var wg sync.WaitGroup

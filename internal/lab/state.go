@@ -30,6 +30,13 @@ type State struct {
 	Dir       string    `json:"dir"` // the lab directory (absolute)
 	StartedAt time.Time `json:"started_at"`
 
+	// PublicURL is the lab's one public base URL, as a public host name served in every
+	// region (GeoDNS, anycast) would be: every login, admin and edge process has it as
+	// NINES_PUBLIC_URL, so the tenant's issuer is the same in every region. It is the
+	// primary region's edge address, so that a client that dials what it says (curl, a
+	// browser) reaches the lab; the load of another region keeps the URL and dials that
+	// region's edge (Target.Dial).
+	PublicURL string `json:"public_url,omitempty"`
 	// Regions in failover order; the first is the primary region.
 	Regions []Region `json:"regions"`
 	// AdminURL is the admin API as end users' tools reach it (through the primary
@@ -76,15 +83,20 @@ const (
 
 // Region is one region of the lab.
 type Region struct {
-	Name     string    `json:"name"`
-	Primary  bool      `json:"primary"`
-	EdgeURL  string    `json:"edge_url,omitempty"` // the region's public entry point
+	Name    string `json:"name"`
+	Primary bool   `json:"primary"`
+	// EdgeURL is the address of the region's edge (http://127.0.0.1:port): where the
+	// public host name leads the region's users, as GeoDNS would. The primary region's
+	// is also the lab's PublicURL.
+	EdgeURL  string    `json:"edge_url,omitempty"`
 	EdgeCtl  string    `json:"edge_ctl,omitempty"` // its traffic-control API (host:port)
 	Clusters []Cluster `json:"clusters"`
 	// Added by `lab up`:
 	Zones []string `json:"zones"`
 	// Issuer is the lab tenant's issuer as this region's login processes name it:
-	// EdgeURL + "/t/" + Tenant (each region's login tier has its edge as public URL).
+	// PublicURL + "/t/" + Tenant, the same in every region (every login process has the
+	// lab's PublicURL as its public URL), whichever region's edge a request entered.
+	// A state written before the lab had one public URL has each region's EdgeURL here.
 	Issuer string `json:"issuer,omitempty"`
 }
 

@@ -145,6 +145,12 @@ func PrintSummary(w io.Writer, st State) {
 	}
 	fmt.Fprintf(w, "nines lab %q in %s: %s, started %s\n", st.Name, st.Dir, st.Status, st.StartedAt.Local().Format(time.DateTime))
 	fmt.Fprintf(w, "  %d processes (%d running): %s; %s\n", len(st.Processes), running, kindCounts(counts), sup)
+	if st.PublicURL != "" {
+		fmt.Fprintf(w, "  public URL  %s (every region's; each region's users enter through its edge)\n", st.PublicURL)
+	}
+	if iss := labIssuer(st); iss != "" {
+		fmt.Fprintf(w, "  issuer      %s\n", iss)
+	}
 	for _, r := range st.Regions {
 		role := "secondary"
 		if r.Primary {
@@ -154,8 +160,8 @@ func PrintSummary(w io.Writer, st State) {
 		for _, c := range r.Clusters {
 			fmt.Fprintf(w, "    cluster %s: %d login processes\n", c.Name, len(c.LoginURL))
 		}
-		if r.Issuer != "" {
-			fmt.Fprintf(w, "    issuer %s\n", r.Issuer)
+		if r.Issuer != "" && r.Issuer != labIssuer(st) {
+			fmt.Fprintf(w, "    issuer %s (not the lab's one issuer)\n", r.Issuer)
 		}
 	}
 	fmt.Fprintf(w, "  admin API   %s (token: admin_token in %s)\n", st.AdminURL, filepath.Join(st.Dir, StateFile))
@@ -177,6 +183,19 @@ func PrintSummary(w io.Writer, st State) {
 		fmt.Fprintf(w, "    %-10s %3d processes  %8s RSS  %8s PSS\n", k, km.Processes, MiB(km.RSS), MiB(km.PSS))
 	}
 	fmt.Fprintf(w, "  state %s; stop with: nines lab down --dir %s\n", filepath.Join(st.Dir, StateFile), st.Dir)
+}
+
+// labIssuer is the tenant's one issuer: the regions' Issuer (the primary region's, should
+// they differ, as in a state written before the lab had one public URL); "" before the
+// lab has a tenant.
+func labIssuer(st State) string {
+	var iss string
+	for _, r := range st.Regions {
+		if r.Issuer != "" && (iss == "" || r.Primary) {
+			iss = r.Issuer
+		}
+	}
+	return iss
 }
 
 func kindCounts(counts map[string]int) string {

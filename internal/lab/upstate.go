@@ -31,10 +31,12 @@ func (s *supervisor) stateLocked() State {
 	}
 	p := s.p
 	st.Regions = nil
+	st.PublicURL = p.publicURL()
+	issuer := st.PublicURL + "/t/" + s.topo.Tenant // one issuer: every region's login tier has the public URL
 	for i, rs := range s.topo.Regions {
 		e := p.edges[rs.Name]
-		r := Region{Name: rs.Name, Primary: i == 0, EdgeURL: e.publicURL, EdgeCtl: strings.TrimPrefix(e.edgeCtlURL, "http://"),
-			Zones: rs.Zones, Issuer: e.publicURL + "/t/" + s.topo.Tenant}
+		r := Region{Name: rs.Name, Primary: i == 0, EdgeURL: e.edgeURL, EdgeCtl: strings.TrimPrefix(e.edgeCtlURL, "http://"),
+			Zones: rs.Zones, Issuer: issuer}
 		for _, cs := range rs.Clusters {
 			cl := Cluster{Name: cs.Name}
 			for _, l := range p.ofKind(KindLogin) {
@@ -46,7 +48,7 @@ func (s *supervisor) stateLocked() State {
 		}
 		st.Regions = append(st.Regions, r)
 	}
-	st.AdminURL = p.edges[s.topo.Primary().Name].publicURL
+	st.AdminURL = p.edges[s.topo.Primary().Name].edgeURL
 	st.NATSURLs = nil
 	for _, m := range p.nats {
 		st.NATSURLs = append(st.NATSURLs, "nats://"+net.JoinHostPort("127.0.0.1", strconv.Itoa(m.natsPort)))
