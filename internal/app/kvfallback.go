@@ -25,7 +25,7 @@ const (
 	kvSyncBatch = 1000
 )
 
-// kvFallbackBytes bounds each bucket's memory (keys and values; ~92 MiB in all at
+// kvFallbackBytes bounds each bucket's memory (keys and values; ~100 MiB in all at
 // worst). Past it, mirrors are skipped and local writes fail as a full bucket would.
 var kvFallbackBytes = map[string]int64{
 	kv.AuthRequestsSuffix: 16 << 20,
@@ -34,6 +34,8 @@ var kvFallbackBytes = map[string]int64{
 	kv.DeviceCodesSuffix:  4 << 20,
 	kv.ThrottleSuffix:     16 << 20,
 	kv.RefreshSuffix:      16 << 20,
+	// Recorded answers live two minutes; past this, requests run without their record.
+	kv.ReplaySuffix: 8 << 20,
 }
 
 // kvFallback is the set of fallback buckets of one process.
@@ -46,9 +48,13 @@ type kvFallback struct {
 func withFallback(b kv.Buckets, up func() bool) (kv.Buckets, *kvFallback) {
 	f := &kvFallback{stats: new(kv.FallbackStats)}
 	wrap := func(p kv.Bucket, suffix string, ttl time.Duration, miss error) kv.Bucket {
+		maxValue := kv.DefaultMaxValueSize
+		if suffix == kv.ReplaySuffix {
+			maxValue = kv.ReplayMaxValueSize
+		}
 		fb := kv.NewFallback(p, kv.FallbackConfig{
 			TTL: ttl, MirrorTTL: min(ttl, kvMirrorTTL), MaxBytes: kvFallbackBytes[suffix],
-			MaxValueSize: kv.DefaultMaxValueSize, MissWhileDown: miss, Up: up, Stats: f.stats,
+			MaxValueSize: maxValue, MissWhileDown: miss, Up: up, Stats: f.stats,
 		})
 		f.buckets = append(f.buckets, fb)
 		return fb
@@ -62,6 +68,9 @@ func withFallback(b kv.Buckets, up func() bool) (kv.Buckets, *kvFallback) {
 		// to this process during the outage rather than no sign-in at all.
 		Throttle: wrap(b.Throttle, kv.ThrottleSuffix, kv.ThrottleTTL, kv.ErrNotFound),
 		Refresh:  wrap(b.Refresh, kv.RefreshSuffix, kv.RefreshTTL, nil),
+		// A recorded answer unknown while NATS is down is ErrUnavailable: a repeat waits
+		// for it rather than running the request again.
+		Replay: wrap(b.Replay, kv.ReplaySuffix, kv.ReplayTTL, nil),
 	}, f
 }
 

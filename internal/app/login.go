@@ -16,6 +16,7 @@ import (
 	"github.com/ninesid/nines/internal/login/ui"
 	"github.com/ninesid/nines/internal/oidc"
 	"github.com/ninesid/nines/internal/password"
+	"github.com/ninesid/nines/internal/replay"
 	"github.com/ninesid/nines/internal/store"
 	"github.com/ninesid/nines/internal/store/sqlstore"
 )
@@ -43,22 +44,29 @@ type loginDeps struct {
 }
 
 // mountLogin mounts the hosted login pages and the OpenID Provider of every tenant
-// under /t/{tenant}/, and returns the provider (change notifications go to it).
-func mountLogin(mux *http.ServeMux, d loginDeps) (*oidc.Provider, error) {
+// under /t/{tenant}/, behind the replay middleware (internal/replay) on the Replay
+// bucket: a request the edge repeats with the same retry key runs once. It returns the
+// provider (change notifications go to it) and the middleware (its counters go to
+// /metrics).
+func mountLogin(mux *http.ServeMux, d loginDeps) (*oidc.Provider, *replay.Middleware, error) {
 	pages, err := ui.New()
 	if err != nil {
-		return nil, fmt.Errorf("login pages: %w", err)
+		return nil, nil, fmt.Errorf("login pages: %w", err)
 	}
 	u, err := url.Parse(d.publicURL)
 	if err != nil {
-		return nil, fmt.Errorf("public URL: %w", err)
+		return nil, nil, fmt.Errorf("public URL: %w", err)
+	}
+	rp, err := replay.New(replay.Config{Bucket: d.buckets.Replay, Logger: d.logger})
+	if err != nil {
+		return nil, nil, fmt.Errorf("replay: %w", err)
 	}
 	// Just-in-time provisioning calls the admin API through the public URL, like any
 	// outside client (ARCHITECTURE §3.3).
 	importer, err := provision.New(provision.Config{PublicURL: d.publicURL, Token: d.provisioningToken,
 		Events: d.events, Logger: d.logger})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	p, err := oidc.New(oidc.Config{
 		PublicURL: d.publicURL,
@@ -88,8 +96,23 @@ func mountLogin(mux *http.ServeMux, d loginDeps) (*oidc.Provider, error) {
 		Logger:   d.logger,
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	p.Mount(mux)
-	return p, nil
+	lm := http.NewServeMux()
+	p.Mount(lm)
+	h := routed(lm, rp.Wrap(lm))
+	mux.Handle("/t/", h)
+	mux.Handle("/t", h) // a 404 from lm, as before, rather than the ServeMux's redirect to /t/
+	return p, rp, nil
+}
+
+// routed sets r.Pattern to the route lm will take, then calls next. The access log and
+// the HTTP metrics read the pattern from the request the process's ServeMux saw, after
+// it returns; lm sets it on the request it gets, which the replay middleware replaces
+// (its context), and a replayed answer takes no route at all.
+func routed(lm *http.ServeMux, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, r.Pattern = lm.Handler(r)
+		next.ServeHTTP(w, r)
+	})
 }

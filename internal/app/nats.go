@@ -67,6 +67,8 @@ func openNATS(ctx context.Context, cfg config.Config, role Role, logger *slog.Lo
 		nats.Name(connectionName(role, cfg)),
 		nats.Timeout(natsConnectTimeout),
 		nats.MaxReconnects(-1),
+		nats.PingInterval(natsPingInterval),
+		nats.MaxPingsOutstanding(natsMaxPingsOut),
 		nats.CustomReconnectDelay(reconnectDelay),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil { // nil: we are closing the connection
@@ -117,6 +119,7 @@ func openNATS(ctx context.Context, cfg config.Config, role Role, logger *slog.Lo
 	}
 	if rt.srv == nil && (role == RoleLogin || role == RoleAll) {
 		rt.buckets, rt.fallback = withFallback(rt.buckets, rt.nc.IsConnected)
+		rt.fallback.onStall((&stallChecker{nc: rt.nc, logger: logger}).suspect)
 		sctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 		rt.stopSync = stop
 		go rt.fallback.run(sctx, logger)

@@ -14,6 +14,7 @@ import (
 	"github.com/ninesid/nines/internal/clientip"
 	"github.com/ninesid/nines/internal/config"
 	"github.com/ninesid/nines/internal/password"
+	"github.com/ninesid/nines/internal/replay"
 	"github.com/ninesid/nines/internal/store/postgres"
 )
 
@@ -73,7 +74,7 @@ func runLogin(ctx context.Context, o Options) (err error) {
 		nats: nrt.healthCheck(), loginNeedsNATS: nrt.fallback == nil}
 	mux := http.NewServeMux()
 	h.mount(mux)
-	lp, err := mountLogin(mux, loginDeps{
+	lp, rp, err := mountLogin(mux, loginDeps{
 		reader:    rs.Reader(),
 		recorder:  bus.Recorder{Publisher: pub, SourceKey: sourceKey},
 		buckets:   nrt.buckets,
@@ -98,7 +99,8 @@ func runLogin(ctx context.Context, o Options) (err error) {
 	}
 	defer chg.close(logger) // before NATS closes
 	h.commands = pub.Stats
-	md := metricsDeps{commands: pub, databases: rs.Health, lag: rs.ReplicaLag, extra: chg.collectors()}
+	md := metricsDeps{commands: pub, databases: rs.Health, lag: rs.ReplicaLag,
+		extra: append(chg.collectors(), replay.Collector{Middleware: rp})}
 	nrt.fallback.wire(h, &md)
 	handler := mountMetrics(mux, o.Role, cfg, md)
 	return serveHTTP(ctx, o, cfg, h, handler, ln, logger, "issuers", cfg.PublicURL+"/t/{tenant}")

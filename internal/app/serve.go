@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ninesid/nines/internal/admin"
@@ -19,6 +20,7 @@ import (
 	"github.com/ninesid/nines/internal/password"
 	"github.com/ninesid/nines/internal/readonly"
 	"github.com/ninesid/nines/internal/readonly/replicas"
+	"github.com/ninesid/nines/internal/replay"
 )
 
 // HTTP server limits. WriteTimeout bounds a whole response, so it must exceed the
@@ -167,6 +169,7 @@ func serve(ctx context.Context, o Options, spec serveSpec) (err error) {
 	// One hasher per process, so the bound on concurrent argon2id hashing holds for the
 	// admin API and sign-ins together.
 	hasher := password.New(password.Config{})
+	var collectors []prometheus.Collector // of the login surface, when mounted
 	if spec.admin {
 		ac := admin.Config{
 			Store:     st,
@@ -188,7 +191,7 @@ func serve(ctx context.Context, o Options, spec serveSpec) (err error) {
 		if err != nil {
 			return err
 		}
-		lp, err := mountLogin(mux, loginDeps{
+		lp, rp, err := mountLogin(mux, loginDeps{
 			reader:    st.Reader(),
 			recorder:  bus.Recorder{Publisher: pub, SourceKey: sourceKey},
 			buckets:   buckets,
@@ -208,8 +211,10 @@ func serve(ctx context.Context, o Options, spec serveSpec) (err error) {
 			return err
 		}
 		defer chg.close(logger) // before NATS closes
+		collectors = append(collectors, replay.Collector{Middleware: rp})
 	}
-	md := metricsDeps{commands: pub, worker: wrk, databases: b.Health, lag: replicaLag(b), extra: chg.collectors()}
+	md := metricsDeps{commands: pub, worker: wrk, databases: b.Health, lag: replicaLag(b),
+		extra: append(chg.collectors(), collectors...)}
 	fallbackOf(nrt).wire(h, &md)
 	handler := mountMetrics(mux, o.Role, cfg, md)
 	if pub != nil {

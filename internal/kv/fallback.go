@@ -43,6 +43,9 @@ type Fallback struct {
 	c       FallbackConfig
 
 	openUntil atomic.Int64 // Unix nanoseconds until which the primary is not tried
+	// stalled, when set, is told that an operation found no answer while Up reported
+	// the connection up (SetStalled).
+	stalled atomic.Pointer[func()]
 
 	mu      sync.Mutex
 	seq     uint64
@@ -147,6 +150,19 @@ func NewFallback(primary Bucket, c FallbackConfig) *Fallback {
 	return &Fallback{primary: primary, c: c, entries: make(map[string]fbEntry), tombs: make(map[string]uint64)}
 }
 
+// SetStalled sets fn to be called when an operation on the primary failed as
+// unavailable while Up reported the connection up: a connection that looks up but
+// carries nothing (a path that blackholes its traffic) stays "up" for minutes, until
+// the client's pings notice; fn may check it and reconnect. fn must not block: it is
+// called on the request's path.
+func (f *Fallback) SetStalled(fn func()) {
+	if fn == nil {
+		f.stalled.Store(nil)
+		return
+	}
+	f.stalled.Store(&fn)
+}
+
 // usable reports whether the primary may be tried now.
 func (f *Fallback) usable() bool {
 	if f.c.Up != nil && !f.c.Up() {
@@ -178,6 +194,9 @@ func (f *Fallback) attempt(ctx context.Context, op func(ctx context.Context) err
 	}
 	f.c.Stats.PrimaryFailures.Add(1)
 	f.markDown()
+	if fn := f.stalled.Load(); fn != nil && (f.c.Up == nil || f.c.Up()) {
+		(*fn)()
+	}
 	return err, false
 }
 

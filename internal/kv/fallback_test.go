@@ -394,3 +394,40 @@ func TestFallbackSyncEndsTheOutage(t *testing.T) {
 		t.Fatal("Sync did not notice the primary answering again")
 	}
 }
+
+// An operation that finds no answer on a connection that reports itself up tells the
+// stall hook (a blackholed path looks connected for minutes); one whose connection is
+// known down does not, and neither does an answered one.
+func TestFallbackStalledHook(t *testing.T) {
+	p := newFlaky()
+	var connected atomic.Bool
+	connected.Store(true)
+	var calls atomic.Int64
+	f := newFallback(p, kv.FallbackConfig{Up: connected.Load, AttemptTimeout: 50 * time.Millisecond, Cooldown: time.Millisecond})
+	f.SetStalled(func() { calls.Add(1) })
+
+	if _, err := f.Create(ctx(t), "answered", []byte("x")); err != nil || calls.Load() != 0 {
+		t.Fatalf("answered Create = %v, hook calls %d; want nil, 0", err, calls.Load())
+	}
+	p.hang.Store(true)
+	if _, err := f.Create(ctx(t), "hangs", []byte("x")); err != nil {
+		t.Fatalf("Create on a hanging primary = %v, want it done locally", err)
+	}
+	if calls.Load() != 1 {
+		t.Fatalf("hook calls after a timeout on a connection that looks up = %d, want 1", calls.Load())
+	}
+	connected.Store(false)
+	time.Sleep(5 * time.Millisecond) // past the cooldown
+	if _, err := f.Create(ctx(t), "down", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if calls.Load() != 1 {
+		t.Fatalf("hook calls with the connection known down = %d, want still 1", calls.Load())
+	}
+	f.SetStalled(nil)
+	connected.Store(true)
+	time.Sleep(5 * time.Millisecond)
+	if _, err := f.Create(ctx(t), "unhooked", []byte("x")); err != nil || calls.Load() != 1 {
+		t.Fatalf("Create after SetStalled(nil) = %v, hook calls %d; want nil, 1", err, calls.Load())
+	}
+}

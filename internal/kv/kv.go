@@ -1,6 +1,7 @@
 // Package kv is the short-lived and replicated state of the login tier (ARCHITECTURE.md
-// §2): authorization requests, codes, SSO sessions, device codes and throttling counters
-// in regional buckets; refresh-token families in a global bucket. It runs on NATS
+// §2): authorization requests, codes, SSO sessions, device codes, throttling counters
+// and the sealed answers of requests the edge may repeat (internal/replay) in regional
+// buckets; refresh-token families in a global bucket. It runs on NATS
 // JetStream KV (an embedded server on the default, a cluster in production).
 //
 // A single-use artifact is consumed with Consume, a compare-and-swap delete: of many
@@ -88,6 +89,7 @@ type Buckets struct {
 	DeviceCodes  Bucket // regional: device authorization grants (TTL 30m)
 	Throttle     Bucket // regional: failed-attempt counters and lockouts (TTL 24h)
 	Refresh      Bucket // global: refresh-token families (TTL 90 days)
+	Replay       Bucket // regional: sealed answers of requests the edge may repeat (TTL 2m)
 }
 
 // TTLs of the buckets, as named above.
@@ -98,6 +100,10 @@ const (
 	DeviceCodeTTL  = 30 * time.Minute
 	ThrottleTTL    = 24 * time.Hour
 	RefreshTTL     = 90 * 24 * time.Hour
+	// ReplayTTL keeps a recorded answer well beyond the edge's retries of its request
+	// (seconds), and bounds how long a pending marker left by a process that died
+	// holds up the repeats of that one request.
+	ReplayTTL = 2 * time.Minute
 )
 
 // DefaultMaxValueSize bounds every value of the login tier's buckets: their records
@@ -105,6 +111,11 @@ const (
 // hundred bytes to a few KiB, and the authorization request's parameters are bounded
 // well below it.
 const DefaultMaxValueSize = 16 << 10
+
+// ReplayMaxValueSize bounds a value of the Replay bucket: a recorded answer (status,
+// headers and body, sealed) of the login surface — a token response or a page — is
+// larger than the other buckets' records.
+const ReplayMaxValueSize = 64 << 10
 
 // Sizes of the buckets (MaxBytes), as shares of the embedded server's 1 GiB store
 // (natsd.DefaultMaxStore). JetStream reserves each bucket's size when it is created, so
@@ -115,30 +126,35 @@ const DefaultMaxValueSize = 16 << 10
 const (
 	AuthRequestMaxBytes = 64 << 20  // 30 min of pending requests: ~30k at 2 KiB
 	CodeMaxBytes        = 32 << 20  // codes live 60 s
-	SessionMaxBytes     = 256 << 20 // 24 h of SSO sessions
+	SessionMaxBytes     = 224 << 20 // 24 h of SSO sessions
 	DeviceCodeMaxBytes  = 32 << 20  // device grants live 10 min
 	ThrottleMaxBytes    = 128 << 20 // ~500k counters: its own room, whatever floods the others
 	RefreshMaxBytes     = 384 << 20 // 90 days of refresh families
+	// ReplayMaxBytes holds 2 min of recorded answers: ~10k at 3 KiB (a token response).
+	// When it is full, requests run without the protection (internal/replay), never fail.
+	ReplayMaxBytes = 32 << 20
 	// TotalMaxBytes is what Open reserves: 896 MiB.
 	TotalMaxBytes = AuthRequestMaxBytes + CodeMaxBytes + SessionMaxBytes + DeviceCodeMaxBytes +
-		ThrottleMaxBytes + RefreshMaxBytes
+		ThrottleMaxBytes + RefreshMaxBytes + ReplayMaxBytes
 )
 
 // spec is one of the login tier's buckets, for Open and NewMemoryBuckets alike.
 type spec struct {
-	suffix   string
-	ttl      time.Duration
-	maxBytes int64
-	dst      func(*Buckets) *Bucket
+	suffix       string
+	ttl          time.Duration
+	maxBytes     int64
+	maxValueSize int
+	dst          func(*Buckets) *Bucket
 }
 
 var specs = []spec{
-	{AuthRequestsSuffix, AuthRequestTTL, AuthRequestMaxBytes, func(b *Buckets) *Bucket { return &b.AuthRequests }},
-	{CodesSuffix, CodeTTL, CodeMaxBytes, func(b *Buckets) *Bucket { return &b.Codes }},
-	{SessionsSuffix, SessionTTL, SessionMaxBytes, func(b *Buckets) *Bucket { return &b.Sessions }},
-	{DeviceCodesSuffix, DeviceCodeTTL, DeviceCodeMaxBytes, func(b *Buckets) *Bucket { return &b.DeviceCodes }},
-	{ThrottleSuffix, ThrottleTTL, ThrottleMaxBytes, func(b *Buckets) *Bucket { return &b.Throttle }},
-	{RefreshSuffix, RefreshTTL, RefreshMaxBytes, func(b *Buckets) *Bucket { return &b.Refresh }},
+	{AuthRequestsSuffix, AuthRequestTTL, AuthRequestMaxBytes, DefaultMaxValueSize, func(b *Buckets) *Bucket { return &b.AuthRequests }},
+	{CodesSuffix, CodeTTL, CodeMaxBytes, DefaultMaxValueSize, func(b *Buckets) *Bucket { return &b.Codes }},
+	{SessionsSuffix, SessionTTL, SessionMaxBytes, DefaultMaxValueSize, func(b *Buckets) *Bucket { return &b.Sessions }},
+	{DeviceCodesSuffix, DeviceCodeTTL, DeviceCodeMaxBytes, DefaultMaxValueSize, func(b *Buckets) *Bucket { return &b.DeviceCodes }},
+	{ThrottleSuffix, ThrottleTTL, ThrottleMaxBytes, DefaultMaxValueSize, func(b *Buckets) *Bucket { return &b.Throttle }},
+	{RefreshSuffix, RefreshTTL, RefreshMaxBytes, DefaultMaxValueSize, func(b *Buckets) *Bucket { return &b.Refresh }},
+	{ReplaySuffix, ReplayTTL, ReplayMaxBytes, ReplayMaxValueSize, func(b *Buckets) *Bucket { return &b.Replay }},
 }
 
 // checkValue refuses a value longer than max (0: no limit).

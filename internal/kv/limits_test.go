@@ -137,13 +137,15 @@ func TestOpenLimits(t *testing.T) {
 	tests := []struct {
 		suffix   string
 		maxBytes int64
+		maxValue int
 	}{
-		{kv.AuthRequestsSuffix, kv.AuthRequestMaxBytes},
-		{kv.CodesSuffix, kv.CodeMaxBytes},
-		{kv.SessionsSuffix, kv.SessionMaxBytes},
-		{kv.DeviceCodesSuffix, kv.DeviceCodeMaxBytes},
-		{kv.ThrottleSuffix, kv.ThrottleMaxBytes},
-		{kv.RefreshSuffix, kv.RefreshMaxBytes},
+		{kv.AuthRequestsSuffix, kv.AuthRequestMaxBytes, kv.DefaultMaxValueSize},
+		{kv.CodesSuffix, kv.CodeMaxBytes, kv.DefaultMaxValueSize},
+		{kv.SessionsSuffix, kv.SessionMaxBytes, kv.DefaultMaxValueSize},
+		{kv.DeviceCodesSuffix, kv.DeviceCodeMaxBytes, kv.DefaultMaxValueSize},
+		{kv.ThrottleSuffix, kv.ThrottleMaxBytes, kv.DefaultMaxValueSize},
+		{kv.RefreshSuffix, kv.RefreshMaxBytes, kv.DefaultMaxValueSize},
+		{kv.ReplaySuffix, kv.ReplayMaxBytes, kv.ReplayMaxValueSize},
 	}
 	var total int64
 	for _, tt := range tests {
@@ -159,8 +161,8 @@ func TestOpenLimits(t *testing.T) {
 				t.Fatal(err)
 			}
 			c := st.(*jetstream.KeyValueBucketStatus).StreamInfo().Config
-			if c.MaxBytes != tt.maxBytes || c.MaxMsgSize <= kv.DefaultMaxValueSize || c.MaxMsgSize > kv.DefaultMaxValueSize+4<<10 {
-				t.Fatalf("MaxBytes %d MaxMsgSize %d; want %d and a little over %d", c.MaxBytes, c.MaxMsgSize, tt.maxBytes, kv.DefaultMaxValueSize)
+			if c.MaxBytes != tt.maxBytes || int(c.MaxMsgSize) <= tt.maxValue || int(c.MaxMsgSize) > tt.maxValue+4<<10 {
+				t.Fatalf("MaxBytes %d MaxMsgSize %d; want %d and a little over %d", c.MaxBytes, c.MaxMsgSize, tt.maxBytes, tt.maxValue)
 			}
 			total += c.MaxBytes
 			// A raw write beyond the server's bound is refused by the server.
@@ -178,13 +180,25 @@ func TestOpenLimits(t *testing.T) {
 // ones, so packages tested on memory meet it too.
 func TestNewMemoryBucketsLimits(t *testing.T) {
 	b := kv.NewMemoryBuckets(nil)
-	for name, bk := range map[string]kv.Bucket{"authreq": b.AuthRequests, "codes": b.Codes, "sessions": b.Sessions,
-		"devicecodes": b.DeviceCodes, "throttle": b.Throttle, "refresh": b.Refresh} {
-		if _, err := bk.Put(t.Context(), "k", make([]byte, kv.DefaultMaxValueSize+1)); !errors.Is(err, kv.ErrTooLarge) {
-			t.Errorf("%s: Put over the bound = %v, want ErrTooLarge", name, err)
+	for _, tt := range []struct {
+		name     string
+		bk       kv.Bucket
+		maxValue int
+	}{
+		{"authreq", b.AuthRequests, kv.DefaultMaxValueSize}, {"codes", b.Codes, kv.DefaultMaxValueSize},
+		{"sessions", b.Sessions, kv.DefaultMaxValueSize}, {"devicecodes", b.DeviceCodes, kv.DefaultMaxValueSize},
+		{"throttle", b.Throttle, kv.DefaultMaxValueSize}, {"refresh", b.Refresh, kv.DefaultMaxValueSize},
+		{"replay", b.Replay, kv.ReplayMaxValueSize},
+	} {
+		if tt.bk == nil {
+			t.Errorf("%s: not made", tt.name)
+			continue
 		}
-		if _, err := bk.Put(t.Context(), "k", make([]byte, kv.DefaultMaxValueSize)); err != nil {
-			t.Errorf("%s: Put at the bound = %v", name, err)
+		if _, err := tt.bk.Put(t.Context(), "k", make([]byte, tt.maxValue+1)); !errors.Is(err, kv.ErrTooLarge) {
+			t.Errorf("%s: Put over the bound = %v, want ErrTooLarge", tt.name, err)
+		}
+		if _, err := tt.bk.Put(t.Context(), "k", make([]byte, tt.maxValue)); err != nil {
+			t.Errorf("%s: Put at the bound = %v", tt.name, err)
 		}
 	}
 }

@@ -242,7 +242,7 @@ var _ Bucket = (*Memory)(nil)
 func NewMemoryBuckets(now func() time.Time) Buckets {
 	var b Buckets
 	for _, s := range specs {
-		*s.dst(&b) = NewMemoryBucket(MemoryConfig{TTL: s.ttl, Now: now, MaxBytes: s.maxBytes, MaxValueSize: DefaultMaxValueSize})
+		*s.dst(&b) = NewMemoryBucket(MemoryConfig{TTL: s.ttl, Now: now, MaxBytes: s.maxBytes, MaxValueSize: s.maxValueSize})
 	}
 	return b
 }

@@ -80,6 +80,7 @@ func TestMemoryBuckets(t *testing.T) {
 		{"devicecodes", b.DeviceCodes, kv.DeviceCodeTTL},
 		{"throttle", b.Throttle, kv.ThrottleTTL},
 		{"refresh", b.Refresh, kv.RefreshTTL},
+		{"replay", b.Replay, kv.ReplayTTL},
 	}
 	for _, tt := range tests {
 		if _, err := tt.bucket.Create(t.Context(), "k", []byte(tt.name)); err != nil {
@@ -87,7 +88,7 @@ func TestMemoryBuckets(t *testing.T) {
 		}
 	}
 	var elapsed time.Duration
-	for _, tt := range []time.Duration{kv.CodeTTL, kv.AuthRequestTTL, kv.SessionTTL, kv.RefreshTTL} {
+	for _, tt := range []time.Duration{kv.ReplayTTL, kv.CodeTTL, kv.AuthRequestTTL, kv.SessionTTL, kv.RefreshTTL} {
 		clock.Advance(tt - elapsed)
 		elapsed = tt
 		for _, b := range tests {

@@ -21,6 +21,7 @@ const (
 	DeviceCodesSuffix  = "devicecodes"
 	ThrottleSuffix     = "throttle"
 	RefreshSuffix      = "refresh"
+	ReplaySuffix       = "replay"
 )
 
 // Options configure Open.
@@ -53,7 +54,8 @@ var bucketNameRE = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
 
 // Open creates the login tier's buckets on JetStream, or updates their configuration
 // when they exist, and returns them. Each gets its size (the *MaxBytes constants,
-// TotalMaxBytes in all) and DefaultMaxValueSize.
+// TotalMaxBytes in all) and its value bound (DefaultMaxValueSize; ReplayMaxValueSize
+// for Replay).
 func Open(ctx context.Context, js jetstream.JetStream, o Options) (Buckets, error) {
 	if o.Prefix == "" {
 		o.Prefix = DefaultPrefix
@@ -61,7 +63,7 @@ func Open(ctx context.Context, js jetstream.JetStream, o Options) (Buckets, erro
 	var b Buckets
 	for _, s := range specs {
 		bk, err := OpenBucket(ctx, js, BucketConfig{Name: o.Prefix + "_" + s.suffix, TTL: s.ttl, Replicas: o.Replicas,
-			MaxBytes: s.maxBytes, MaxValueSize: DefaultMaxValueSize})
+			MaxBytes: s.maxBytes, MaxValueSize: s.maxValueSize})
 		if err != nil {
 			return Buckets{}, err
 		}

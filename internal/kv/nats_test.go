@@ -74,6 +74,7 @@ func TestOpen(t *testing.T) {
 		{"open_devicecodes", b.DeviceCodes, kv.DeviceCodeTTL},
 		{"open_throttle", b.Throttle, kv.ThrottleTTL},
 		{"open_refresh", b.Refresh, kv.RefreshTTL},
+		{"open_replay", b.Replay, kv.ReplayTTL},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
