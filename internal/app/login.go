@@ -57,7 +57,9 @@ func mountLogin(mux *http.ServeMux, d loginDeps) (*oidc.Provider, *replay.Middle
 	if err != nil {
 		return nil, nil, fmt.Errorf("public URL: %w", err)
 	}
-	rp, err := replay.New(replay.Config{Bucket: d.buckets.Replay, Logger: d.logger})
+	rp, err := replay.New(replay.Config{Bucket: d.buckets.Replay, Logger: d.logger,
+		// Retry keys count from the edges only (NINES_TRUSTED_PROXIES).
+		FromEdge: func(r *http.Request) bool { return d.clientIP.Trusts(r.RemoteAddr) }})
 	if err != nil {
 		return nil, nil, fmt.Errorf("replay: %w", err)
 	}

@@ -16,9 +16,12 @@ import (
 // reconnects (through another path, often to another member) when a round trip to the
 // server does not come back.
 const (
-	natsPingInterval  = 5 * time.Second // the client's own keep-alive (nats.go default: 2 min)
-	natsMaxPingsOut   = 2               // unanswered pings before the client reconnects
-	stallCheckTimeout = time.Second     // a PING/PONG round trip that takes longer: stalled
+	natsPingInterval = 5 * time.Second // the client's own keep-alive (nats.go default: 2 min)
+	natsMaxPingsOut  = 2               // unanswered pings before the client reconnects
+	// stallCheckTimeout: a PING/PONG round trip that takes longer is a stalled path. A
+	// server starved of CPU still answers a PING well within it, and a reconnect storm
+	// from every login process would cost it more than the wait.
+	stallCheckTimeout = 2 * time.Second
 	stallCheckEvery   = 5 * time.Second // at most one check in this time
 )
 

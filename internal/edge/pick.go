@@ -52,7 +52,9 @@ var retryPrefs = [...]level{levelOtherCluster | levelOtherZone, levelOtherZone, 
 // order of retryPrefs: another cluster in another zone, another zone in any cluster,
 // another cluster, then any backend not tried; an admin retry another zone, then any
 // admin backend not tried. It leaves the region only when nothing in it is usable, as a
-// first attempt does. A first attempt ignores zones.
+// first attempt does — except a keyed request that reached a backend (rq.pinRegion):
+// its retry stays in that region, panic routing included, or there is none. A first
+// attempt ignores zones.
 //
 // When nothing is usable anywhere, pick falls back ("panic" routing) to any backend that
 // is not drained, ignoring health (with the same preferences for a retry): a health
@@ -85,6 +87,9 @@ func pick(rq *routeReq, st *opState, tried []*backend, now time.Time) (target, b
 	}
 	order := effectiveOrder(rq.shard, st.o.Failovers)
 	for _, r := range order {
+		if rq.pinRegion != "" && r.name != rq.pinRegion {
+			continue
+		}
 		for _, l := range levels {
 			for _, f := range prefs {
 				if t, ok := pickInRegion(r, rq, st, tried, now, l|f); ok {
@@ -94,6 +99,9 @@ func pick(rq *routeReq, st *opState, tried []*backend, now time.Time) (target, b
 		}
 	}
 	for _, r := range order {
+		if rq.pinRegion != "" && r.name != rq.pinRegion {
+			continue
+		}
 		for _, f := range prefs {
 			if t, ok := pickInRegion(r, rq, st, tried, now, levelAny|f); ok {
 				return t, true

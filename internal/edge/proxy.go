@@ -240,6 +240,9 @@ func (rtp roundTripper) RoundTrip(out *http.Request) (*http.Response, error) {
 			return resp, err
 		}
 		tried = append(tried, t.b)
+		if pl.rq.retryKey != "" && oc != outcomeConnect {
+			pl.rq.pinRegion = t.b.region // the record, if any, is in this region's bucket
+		}
 		next, nextPanicked := pick(pl.rq, e.state.load(), tried, time.Now())
 		if next.b == nil {
 			return resp, err

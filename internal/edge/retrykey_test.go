@@ -437,6 +437,8 @@ func TestPickRetryAvoidsTriedZone(t *testing.T) {
 		drained            []string // zones of west
 		want               []string // every backend the picks may and must reach
 		panicked           bool
+		pin                string // rq.pinRegion: a keyed request that reached a backend there
+		none               bool   // nothing may be picked
 	}{
 		{name: "first attempt ignores zones", method: "GET", path: "/t/acme/authorize", want: all},
 		{name: "first attempt of a post", method: "POST", path: "/t/acme/token", want: all},
@@ -457,6 +459,12 @@ func TestPickRetryAvoidsTriedZone(t *testing.T) {
 			tried: []string{"1b"}, unusable: all, want: []string{"3b"}},
 		{name: "panic routing keeps the preferences", method: "GET", path: "/t/acme/authorize", tried: []string{"1b"},
 			unusable: append([]string{"3b"}, all...), want: []string{"2a", "2c"}, panicked: true},
+		{name: "a keyed retry stays in its region", method: "POST", path: "/t/acme/token", tried: []string{"1b"},
+			pin: "west", unusable: all[1:], want: []string{"1a"}},
+		{name: "a keyed retry never leaves its region, panic routing included", method: "POST", path: "/t/acme/token",
+			tried: []string{"1b"}, pin: "west", drained: []string{"a", "b", "c"}, none: true},
+		{name: "a keyed retry after a connect failure may leave the region", method: "POST", path: "/t/acme/token",
+			tried: []string{"1b"}, drained: []string{"a", "b", "c"}, want: []string{"3b"}},
 		{name: "admin first attempt", method: "POST", path: "/admin/v1/tenants", want: []string{"xa", "xb", "xc"}},
 		{name: "admin retry", method: "GET", path: "/admin/v1/tenants", tried: []string{"xb"}, want: []string{"xa", "xc"}},
 		{name: "admin retry, one other zone down", method: "GET", path: "/admin/v1/tenants", tried: []string{"xb"},
@@ -500,6 +508,13 @@ func TestPickRetryAvoidsTriedZone(t *testing.T) {
 			rq, ok := rt.classify(r)
 			if !ok {
 				t.Fatal("not routed")
+			}
+			rq.pinRegion = tt.pin
+			if tt.none {
+				if got, _ := pick(rq, st, tried, now); got.b != nil {
+					t.Fatalf("picked %s, want nothing", name(got.b))
+				}
+				return
 			}
 			seen := map[string]int{}
 			for range pickRounds {

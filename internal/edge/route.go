@@ -41,6 +41,11 @@ type routeReq struct {
 	// request that is not idempotent and whose body is buffered, the same on a retry;
 	// "" for every other request (see ServeHTTP).
 	retryKey string
+	// pinRegion, once a keyed request has reached a backend, is that backend's region:
+	// the retry stays there, where the replay bucket (regional) holds the first
+	// attempt's record — in another region the request would run again (a code
+	// redeemed twice, a refresh token seen as reused).
+	pinRegion string
 }
 
 // oidcPaths are the protocol API endpoints under /t/{tenant} (the oidc service).

@@ -97,6 +97,17 @@ func TestNATSClusterR3(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// A new R3 bucket elects its stream leader after it is created; until then a
+		// read that needs the leader gets no responders (unavailable). The suite is about
+		// the semantics, so it starts once the bucket answers.
+		for i := 0; ; i++ {
+			if _, err := b.Get(t.Context(), "nines-probe"); errors.Is(err, kv.ErrNotFound) {
+				break
+			} else if i == 200 {
+				t.Fatalf("the new bucket never answered: %v", err)
+			}
+			time.Sleep(25 * time.Millisecond)
+		}
 		return b
 	})
 	_, err := kv.Open(t.Context(), js, kv.Options{Prefix: "r3", Replicas: 3})

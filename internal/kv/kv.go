@@ -100,10 +100,11 @@ const (
 	DeviceCodeTTL  = 30 * time.Minute
 	ThrottleTTL    = 24 * time.Hour
 	RefreshTTL     = 90 * 24 * time.Hour
-	// ReplayTTL keeps a recorded answer well beyond the edge's retries of its request
-	// (seconds), and bounds how long a pending marker left by a process that died
-	// holds up the repeats of that one request.
-	ReplayTTL = 2 * time.Minute
+	// ReplayTTL keeps a recorded answer beyond the edge's retry of its request (within
+	// the login route's 15 s timeout; the first attempt runs for at most 30 s), and
+	// bounds how long a pending marker left by a process that died holds up the
+	// repeats of that one request; short, so that a flood of requests cannot hold much.
+	ReplayTTL = time.Minute
 )
 
 // DefaultMaxValueSize bounds every value of the login tier's buckets: their records

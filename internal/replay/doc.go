@@ -7,9 +7,11 @@
 //     region shares (kv.Buckets.Replay) and runs the request on a context detached from
 //     the caller's cancellation: the edge may have given up on this attempt, but the
 //     work (a consumed code, a rotated refresh token) must finish so that its answer can
-//     be recorded. An answer below 500 replaces the marker, sealed; anything else (an
-//     answer of 500 or more, a panic, an answer too large to record) removes it, so that
-//     a repeat runs the request again.
+//     be recorded. A successful answer (below 400) replaces the marker, sealed; anything
+//     else (an error answer, a panic, an answer too large to record) removes it, so that
+//     a repeat runs the request again — a 4xx would be the same again, and not recording
+//     them keeps requests that anyone can send (a bad client secret) from filling the
+//     bucket.
 //   - A repeat (the edge's retry after the first answer was lost on the way) finds the
 //     entry: it waits while the marker is pending, then answers with the recorded
 //     status, headers and body, plus retrykey.ReplayedHeader; it runs the request

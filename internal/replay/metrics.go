@@ -21,7 +21,7 @@ const (
 	// Unprotected: the bucket could not take the pending marker; the request ran
 	// without a record.
 	Unprotected
-	// NotRecorded: the request ran but its answer was not recorded (a status of 500 or
+	// NotRecorded: the request ran but its answer was not recorded (a status of 400 or
 	// more, a panic, an answer too large, a failed write): a repeat runs it again.
 	NotRecorded
 	// Rejected: a malformed key, a body over the bound, or a record of another request

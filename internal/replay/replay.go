@@ -59,6 +59,10 @@ type Config struct {
 	PollEvery time.Duration
 	// KVTimeout bounds one bucket operation; 0: DefaultKVTimeout.
 	KVTimeout time.Duration
+	// FromEdge reports whether r came from a proxy whose retry keys count (the edges:
+	// NINES_TRUSTED_PROXIES); the header of any other caller is removed and its request
+	// runs as one without a key. nil: every caller's.
+	FromEdge func(r *http.Request) bool
 }
 
 // ErrNoBucket: Config.Bucket is nil.
@@ -102,10 +106,17 @@ func New(c Config) (*Middleware, error) {
 }
 
 // Wrap returns next behind the middleware. Requests with a safe method (GET, HEAD,
-// OPTIONS) or without retrykey.Header reach next untouched.
+// OPTIONS) or without retrykey.Header reach next untouched; so does one whose header
+// did not come from an edge (Config.FromEdge), without the header.
 func (m *Middleware) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		vals, ok := r.Header[keyHeader]
+		if ok && m.c.FromEdge != nil && !m.c.FromEdge(r) {
+			// Only the edge chooses keys: a caller that reaches this process directly
+			// would otherwise fill the bucket with records of its own.
+			r.Header.Del(keyHeader)
+			ok = false
+		}
 		if !ok || safe(r.Method) {
 			next.ServeHTTP(w, r)
 			return
@@ -213,7 +224,7 @@ func (m *Middleware) create(ctx context.Context, id string, marker []byte) (uint
 }
 
 // run runs the first attempt on a detached context bounded by RunTimeout, records an
-// answer below 500 in place of marker (written at rev) and removes the marker
+// answer below 400 in place of marker (written at rev) and removes the marker
 // otherwise, then writes the answer to w. A panic of next removes the marker and goes
 // on.
 func (m *Middleware) run(w http.ResponseWriter, r *http.Request, next http.Handler, q *request, marker []byte, rev uint64) {
@@ -232,7 +243,7 @@ func (m *Middleware) run(w http.ResponseWriter, r *http.Request, next http.Handl
 
 	a := c.result()
 	switch {
-	case c.passed, a.status >= 500:
+	case c.passed, a.status >= 400:
 		m.release(r.Context(), q.id, marker, rev)
 		m.count(NotRecorded)
 	default:

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -266,34 +267,40 @@ func TestSameKeyOtherRequestRunsSeparately(t *testing.T) {
 	}
 }
 
-func TestServerErrorIsNotRecorded(t *testing.T) {
-	b := newSpy()
-	m := newMiddleware(t, b)
-	var runs atomic.Int32
-	h := m.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if runs.Add(1) == 1 {
-			http.Error(w, "temporarily_unavailable", http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = w.Write([]byte("ok"))
-	}))
-	key := retrykey.New()
-	if w := serve(h, post(key, tokenPath, codeForm)); w.Code != http.StatusServiceUnavailable {
-		t.Fatalf("first attempt: %d, want the handler's 503", w.Code)
-	}
-	if _, err := b.Get(t.Context(), b.onlyKey(t)); !errors.Is(err, kv.ErrNotFound) {
-		t.Fatalf("after a 503 the entry is %v, want removed", err)
-	}
-	w := serve(h, post(key, tokenPath, codeForm))
-	if w.Code != 200 || w.Body.String() != "ok" || runs.Load() != 2 {
-		t.Fatalf("repeat: %d %q after %d runs, want a second run", w.Code, w.Body, runs.Load())
-	}
-	if w := serve(h, post(key, tokenPath, codeForm)); w.Body.String() != "ok" || w.Header().Get(retrykey.ReplayedHeader) != "1" || runs.Load() != 2 {
-		t.Fatalf("third: %q replayed=%q runs %d, want the second run's answer replayed", w.Body,
-			w.Header().Get(retrykey.ReplayedHeader), runs.Load())
-	}
-	if s := m.Stats(); s[replay.NotRecorded] != 1 || s[replay.Recorded] != 1 || s[replay.Replayed] != 1 {
-		t.Errorf("stats %v", s)
+// An error answer (a 5xx, and a 4xx: the same again on a repeat, and anyone can make
+// one) is not recorded: the marker goes and a repeat runs the request again.
+func TestErrorAnswerIsNotRecorded(t *testing.T) {
+	for _, status := range []int{http.StatusServiceUnavailable, http.StatusUnauthorized, http.StatusBadRequest} {
+		t.Run(strconv.Itoa(status), func(t *testing.T) {
+			b := newSpy()
+			m := newMiddleware(t, b)
+			var runs atomic.Int32
+			h := m.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if runs.Add(1) == 1 {
+					http.Error(w, "error", status)
+					return
+				}
+				_, _ = w.Write([]byte("ok"))
+			}))
+			key := retrykey.New()
+			if w := serve(h, post(key, tokenPath, codeForm)); w.Code != status {
+				t.Fatalf("first attempt: %d, want the handler's %d", w.Code, status)
+			}
+			if _, err := b.Get(t.Context(), b.onlyKey(t)); !errors.Is(err, kv.ErrNotFound) {
+				t.Fatalf("after a %d the entry is %v, want removed", status, err)
+			}
+			w := serve(h, post(key, tokenPath, codeForm))
+			if w.Code != 200 || w.Body.String() != "ok" || runs.Load() != 2 {
+				t.Fatalf("repeat: %d %q after %d runs, want a second run", w.Code, w.Body, runs.Load())
+			}
+			if w := serve(h, post(key, tokenPath, codeForm)); w.Body.String() != "ok" || w.Header().Get(retrykey.ReplayedHeader) != "1" || runs.Load() != 2 {
+				t.Fatalf("third: %q replayed=%q runs %d, want the second run's answer replayed", w.Body,
+					w.Header().Get(retrykey.ReplayedHeader), runs.Load())
+			}
+			if s := m.Stats(); s[replay.NotRecorded] != 1 || s[replay.Recorded] != 1 || s[replay.Replayed] != 1 {
+				t.Errorf("stats %v", s)
+			}
+		})
 	}
 }
 
@@ -557,5 +564,43 @@ func TestLargeAnswerNotRecorded(t *testing.T) {
 func TestNewWithoutBucket(t *testing.T) {
 	if _, err := replay.New(replay.Config{}); !errors.Is(err, replay.ErrNoBucket) {
 		t.Fatalf("New without a bucket = %v, want ErrNoBucket", err)
+	}
+}
+
+// A key from a caller that is not an edge is dropped: the request runs as one without
+// a key (no record), and next does not see the header.
+func TestKeyFromElsewhereIgnored(t *testing.T) {
+	b := newSpy()
+	m, err := replay.New(replay.Config{Bucket: b, FromEdge: func(r *http.Request) bool { return r.RemoteAddr == "192.0.2.1:1234" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var runs atomic.Int32
+	var sawKey atomic.Bool
+	h := m.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		runs.Add(1)
+		if r.Header.Get(retrykey.Header) != "" {
+			sawKey.Store(true)
+		}
+		_, _ = w.Write([]byte("ok"))
+	}))
+	key := retrykey.New()
+	for range 2 {
+		r := post(key, tokenPath, codeForm)
+		r.RemoteAddr = "198.51.100.7:4321"
+		if w := serve(h, r); w.Code != 200 || w.Header().Get(retrykey.ReplayedHeader) != "" {
+			t.Fatalf("direct caller: %d replayed=%q", w.Code, w.Header().Get(retrykey.ReplayedHeader))
+		}
+	}
+	if runs.Load() != 2 || sawKey.Load() {
+		t.Fatalf("runs %d, key seen by next %v; want 2 runs without the header", runs.Load(), sawKey.Load())
+	}
+	if s := m.Stats(); s[replay.Recorded] != 0 {
+		t.Fatalf("stats %v: a direct caller's request was recorded", s)
+	}
+	r := post(key, tokenPath, codeForm)
+	r.RemoteAddr = "192.0.2.1:1234"
+	if w := serve(h, r); w.Code != 200 || m.Stats()[replay.Recorded] != 1 {
+		t.Fatalf("edge caller: %d, stats %v; want recorded", w.Code, m.Stats())
 	}
 }

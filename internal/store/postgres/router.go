@@ -29,6 +29,7 @@ type server struct {
 	probeCfg  *pgx.ConnConfig
 	probeConn *pgx.Conn           // used by one probe at a time: probes of a server never overlap
 	lag       atomic.Pointer[Lag] // a standby's replay lag at the last probe; nil: unknown
+	lastReset atomic.Int64        // Unix nanoseconds of the last pool reset by a failing read
 }
 
 // router is the sqlstore.ReadRouter over the replicas: round robin over the healthy
@@ -46,7 +47,8 @@ type router struct {
 // Read runs fn on the next healthy replica; when fn fails there with a connection
 // fault, the replica is marked down and fn runs on the following one, each replica at
 // most once (a session that died on an established connection is first tried again
-// once on a fresh connection of the same replica). With none left it reads the fallback, or returns store.ErrUnavailable.
+// once on a fresh connection of the same replica: again). With none left it reads the
+// fallback, or returns store.ErrUnavailable.
 func (r *router) Read(ctx context.Context, fn func(ctx context.Context, db *sql.DB) error) error {
 	ups := *r.up.Load()
 	var last error
@@ -58,19 +60,17 @@ func (r *router) Read(ctx context.Context, fn func(ctx context.Context, db *sql.
 				continue // marked down since the snapshot
 			}
 			err := fn(ctx, rep.db)
-			if classify(ctx, err) == failover && sessionLost(err) {
+			v := classify(ctx, err)
+			if v == failover && sessionLost(err) {
 				// An established session died while the server may be fine: a proxy or
 				// a load balancer on the way closed its connections (seen when a
 				// network fault ended: every pooled connection failed once with
-				// "unexpected EOF"). Drop the pooled connections and try once more on a
-				// fresh one before calling the replica down — with one replica in the
-				// region, marking it down fails every read until the next probe.
-				if rep.pool != nil {
-					rep.pool.Reset()
-				}
-				err = fn(ctx, rep.db)
+				// "unexpected EOF"). Try once more on a fresh connection before calling
+				// the replica down — with one replica in the region, marking it down
+				// fails every read until the next probe.
+				v, err = r.again(ctx, rep, fn)
 			}
-			switch classify(ctx, err) {
+			switch v {
 			case final:
 				return err
 			case failover:
@@ -82,6 +82,34 @@ func (r *router) Read(ctx context.Context, fn func(ctx context.Context, db *sql.
 		}
 	}
 	return r.withoutReplica(ctx, fn, last)
+}
+
+// sessionRetryTimeout bounds the second try of a read whose session died: a fresh
+// connection that does not answer by then (a path that accepts and stays silent) calls
+// the replica down, as the first failure would have, instead of holding the read until
+// its caller's deadline.
+const sessionRetryTimeout = time.Second
+
+// resetEvery bounds how often a replica's pool is reset by failing reads: the readers
+// that failed together on the same dead connections must not each throw away the fresh
+// connections the others just opened.
+const resetEvery = time.Second
+
+// again runs fn once more on rep, on a fresh connection (rep's pooled ones are reset,
+// at most once per resetEvery), within sessionRetryTimeout, and classifies the result;
+// a try cut off by its own timeout is a failover.
+func (r *router) again(ctx context.Context, rep *server, fn func(ctx context.Context, db *sql.DB) error) (verdict, error) {
+	if now := time.Now().UnixNano(); rep.pool != nil && now-rep.lastReset.Load() >= int64(resetEvery) {
+		rep.lastReset.Store(now)
+		rep.pool.Reset()
+	}
+	rctx, cancel := context.WithTimeout(ctx, sessionRetryTimeout)
+	defer cancel()
+	err := fn(rctx, rep.db)
+	if err != nil && rctx.Err() != nil && ctx.Err() == nil {
+		return failover, fmt.Errorf("postgres: a fresh connection did not answer within %v: %w", sessionRetryTimeout, err)
+	}
+	return classify(ctx, err), err
 }
 
 // sessionLost reports a failover error that ended an established session (not a

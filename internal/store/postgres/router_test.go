@@ -48,24 +48,22 @@ func fakeRouter(t *testing.T, n int, fallback bool, log *slog.Logger) (*router, 
 	return r, names
 }
 
-var (
-	errReset   = fmt.Errorf("read: %w", syscall.ECONNRESET)
-	errRefused = refusedConnect()
-)
+var errReset = fmt.Errorf("read: %w", syscall.ECONNRESET)
 
 // refusedConnect is a real *pgconn.ConnectError: a connect to a loopback port where
 // nothing listens.
-func refusedConnect() error {
+func refusedConnect(t *testing.T) error {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	c, err := pgconn.Connect(ctx, "postgres://nobody@127.0.0.1:1/none?connect_timeout=2&sslmode=disable")
 	if err == nil {
 		c.Close(ctx)
-		panic("a PostgreSQL server answers on 127.0.0.1:1")
+		t.Fatal("a PostgreSQL server answers on 127.0.0.1:1")
 	}
 	var ce *pgconn.ConnectError
 	if !errors.As(err, &ce) {
-		panic(fmt.Sprintf("connect to 127.0.0.1:1: %T %v, want a *pgconn.ConnectError", err, err))
+		t.Fatalf("connect to 127.0.0.1:1: %T %v, want a *pgconn.ConnectError", err, err)
 	}
 	return err
 }
@@ -111,7 +109,7 @@ func TestRouterOutcomes(t *testing.T) {
 		{"domain error is the answer", false, map[string]error{down: store.ErrNotFound, "127.0.0.1:5002": store.ErrNotFound}, store.ErrNotFound, 1, false},
 		{"SQL error is the answer", false, map[string]error{down: &pgconn.PgError{Code: "42P01"}, "127.0.0.1:5002": &pgconn.PgError{Code: "42P01"}}, &pgconn.PgError{}, 1, false},
 		{"connection fault: once more there, then fails over", false, map[string]error{down: errReset}, nil, 3, true},
-		{"refused connect fails over at once", false, map[string]error{down: errRefused}, nil, 2, true},
+		{"refused connect fails over at once", false, map[string]error{down: refusedConnect(t)}, nil, 2, true},
 		{"recovery conflict moves on, replica stays up", false, map[string]error{down: &pgconn.PgError{Code: "40001"}}, nil, 2, false},
 		{"terminating recovery conflict moves on, replica stays up", false, map[string]error{down: &pgconn.PgError{Severity: "FATAL", Code: "40001",
 			Message: "terminating connection due to conflict with recovery"}}, nil, 2, false},
@@ -160,6 +158,32 @@ func TestRouterSessionLostOnce(t *testing.T) {
 	}
 	if !r.replicas[0].healthy() {
 		t.Error("the replica was marked down for a connection that died alone")
+	}
+}
+
+// TestRouterSessionRetryBounded: the second try on a fresh connection that hangs (a
+// path that accepts and stays silent) is cut off and the read fails over, instead of
+// waiting for the caller's deadline.
+func TestRouterSessionRetryBounded(t *testing.T) {
+	r, names := fakeRouter(t, 2, false, nil)
+	r.next.Store(uint64(len(r.replicas)) - 1) // start at 5001
+	calls := 0
+	err := r.Read(context.Background(), func(ctx context.Context, db *sql.DB) error {
+		if names[db] != "127.0.0.1:5001" {
+			return nil
+		}
+		calls++
+		if calls == 1 {
+			return io.ErrUnexpectedEOF
+		}
+		<-ctx.Done() // the fresh connection never answers
+		return ctx.Err()
+	})
+	if err != nil || calls != 2 {
+		t.Fatalf("Read = %v after %d tries on 5001, want success on 5002 after 2", err, calls)
+	}
+	if r.replicas[0].healthy() {
+		t.Error("the replica whose fresh connection hung is still up")
 	}
 }
 
