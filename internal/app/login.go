@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/ninesid/nines/internal/clientip"
 	"github.com/ninesid/nines/internal/kv"
 	"github.com/ninesid/nines/internal/login"
@@ -40,7 +42,11 @@ type loginDeps struct {
 	provisioningToken string
 	// events records user.provisioned (the command publisher); nil: none.
 	events provision.EventPublisher
-	logger *slog.Logger
+	// instanceTag (NINES_INSTANCE_TAG, validated by config) prefixes the secrets the
+	// login surface mints for a flow (request IDs, codes, device codes, refresh tokens,
+	// session IDs) so the edge routes the flow back to this process; "": untagged.
+	instanceTag string
+	logger      *slog.Logger
 }
 
 // mountLogin mounts the hosted login pages and the OpenID Provider of every tenant
@@ -93,9 +99,11 @@ func mountLogin(mux *http.ServeMux, d loginDeps) (*oidc.Provider, *replay.Middle
 		NotFound: func(err error) bool { return errors.Is(err, store.ErrNotFound) },
 		// Config validation allows plain http only on loopback; there cookies can't be
 		// Secure, everywhere else they are.
-		Sessions: session.New(session.Config{Bucket: d.buckets.Sessions, Secure: u.Scheme == "https"}),
-		UI:       pages,
-		Logger:   d.logger,
+		Sessions: session.New(session.Config{Bucket: d.buckets.Sessions, Secure: u.Scheme == "https",
+			InstanceTag: d.instanceTag}),
+		UI:          pages,
+		Logger:      d.logger,
+		InstanceTag: d.instanceTag,
 	})
 	if err != nil {
 		return nil, nil, err
@@ -106,6 +114,18 @@ func mountLogin(mux *http.ServeMux, d loginDeps) (*oidc.Provider, *replay.Middle
 	mux.Handle("/t/", h)
 	mux.Handle("/t", h) // a 404 from lm, as before, rather than the ServeMux's redirect to /t/
 	return p, rp, nil
+}
+
+// userinfoUncheckedCollector exports p's count of userinfo requests answered without a
+// revocation check during a KV outage (oidc.Provider.UserinfoUncheckedRevocations), read
+// at every scrape; the registry adds the process's constant labels.
+func userinfoUncheckedCollector(p *oidc.Provider) prometheus.Collector {
+	return prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "nines_oidc_userinfo_unchecked_revocations_total",
+		Help: "Userinfo requests since the process started whose access token (signature and expiry verified) was " +
+			"accepted without a revocation check because the KV was unavailable (a NATS outage); refresh and " +
+			"introspection refuse instead.",
+	}, func() float64 { return float64(p.UserinfoUncheckedRevocations()) })
 }
 
 // routed sets r.Pattern to the route lm will take, then calls next. The access log and

@@ -88,6 +88,7 @@ func runLogin(ctx context.Context, o Options) (err error) {
 		// without a token, imports fail (logged) and everything else works.
 		provisioningToken: cfg.ProvisioningToken.Reveal(),
 		events:            pub,
+		instanceTag:       cfg.InstanceTag,
 	})
 	if err != nil {
 		return fmt.Errorf("login surface: %w", err)
@@ -100,7 +101,7 @@ func runLogin(ctx context.Context, o Options) (err error) {
 	defer chg.close(logger) // before NATS closes
 	h.commands = pub.Stats
 	md := metricsDeps{commands: pub, databases: rs.Health, lag: rs.ReplicaLag,
-		extra: append(chg.collectors(), replay.Collector{Middleware: rp})}
+		extra: append(chg.collectors(), replay.Collector{Middleware: rp}, userinfoUncheckedCollector(lp))}
 	nrt.fallback.wire(h, &md)
 	handler := mountMetrics(mux, o.Role, cfg, md)
 	return serveHTTP(ctx, o, cfg, h, handler, ln, logger, "issuers", cfg.PublicURL+"/t/{tenant}")

@@ -203,6 +203,7 @@ func serve(ctx context.Context, o Options, spec serveSpec) (err error) {
 
 			provisioningToken: provToken,
 			events:            pub,
+			instanceTag:       cfg.InstanceTag,
 		})
 		if err != nil {
 			return fmt.Errorf("login surface: %w", err)
@@ -211,7 +212,7 @@ func serve(ctx context.Context, o Options, spec serveSpec) (err error) {
 			return err
 		}
 		defer chg.close(logger) // before NATS closes
-		collectors = append(collectors, replay.Collector{Middleware: rp})
+		collectors = append(collectors, replay.Collector{Middleware: rp}, userinfoUncheckedCollector(lp))
 	}
 	md := metricsDeps{commands: pub, worker: wrk, databases: b.Health, lag: replicaLag(b),
 		extra: append(chg.collectors(), collectors...)}

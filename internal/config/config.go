@@ -32,6 +32,8 @@ type Config struct {
 
 	ProvisioningToken Secret `name:"provisioning-token" env:"NINES_PROVISIONING_TOKEN" help:"The admin API token the login tier presents (north-south, through NINES_PUBLIC_URL) to create a user during sign-in (just-in-time provisioning). Empty on the all role: one is made at start."`
 
+	InstanceTag string `name:"instance-tag" env:"NINES_INSTANCE_TAG" help:"Login tier (roles login and all): this process's routing tag, 1-32 characters of [a-z0-9-] starting with a letter or digit, unique among the login processes. The secrets it mints for a flow (request IDs, codes, refresh tokens, device codes, session cookies) carry it so the edge sends the flow's later requests back to this process, which holds its state during a NATS outage. Empty: untagged (any process; no affinity). Other roles ignore it."`
+
 	TrustedProxies []string `name:"trusted-proxies" env:"NINES_TRUSTED_PROXIES" sep:"," help:"Comma-separated IP addresses and CIDR prefixes of the proxies in front of nines (the edge, load balancers) whose X-Forwarded-For is believed for the client address. Empty: the TCP peer is the client."`
 
 	BootstrapAdminToken Secret `name:"bootstrap-admin-token" env:"NINES_BOOTSTRAP_ADMIN_TOKEN" help:"A global admin API token (at least 32 characters) ensured at start. Empty: one is generated on first start and printed once."`

@@ -127,6 +127,15 @@ func TestValidate(t *testing.T) {
 		{name: "trusted proxy not an address", modify: func(c *Config) { c.TrustedProxies = []string{"10.0.0.0/8", "lb.example.com"} }, want: []string{"NINES_TRUSTED_PROXIES"}},
 		{name: "trusted proxy host bits set", modify: func(c *Config) { c.TrustedProxies = []string{"10.0.0.1/8"} }, want: []string{"NINES_TRUSTED_PROXIES"}},
 		{name: "trusted proxy trusts everybody", modify: func(c *Config) { c.TrustedProxies = []string{"0.0.0.0/0", "::/0"} }, want: []string{"NINES_TRUSTED_PROXIES", "NINES_TRUSTED_PROXIES"}},
+		{name: "instance tag", modify: func(c *Config) { c.InstanceTag = "login-eu-1" }},
+		{name: "instance tag one digit", modify: func(c *Config) { c.InstanceTag = "7" }},
+		{name: "instance tag longest", modify: func(c *Config) { c.InstanceTag = strings.Repeat("a", 32) }},
+		{name: "instance tag too long", modify: func(c *Config) { c.InstanceTag = strings.Repeat("a", 33) }, want: []string{"NINES_INSTANCE_TAG"}},
+		{name: "instance tag upper case", modify: func(c *Config) { c.InstanceTag = "Login1" }, want: []string{"NINES_INSTANCE_TAG"}},
+		{name: "instance tag leading dash", modify: func(c *Config) { c.InstanceTag = "-a" }, want: []string{"NINES_INSTANCE_TAG"}},
+		{name: "instance tag with the separator", modify: func(c *Config) { c.InstanceTag = "a.b" }, want: []string{"NINES_INSTANCE_TAG"}},
+		{name: "instance tag underscore", modify: func(c *Config) { c.InstanceTag = "a_b" }, want: []string{"NINES_INSTANCE_TAG"}},
+		{name: "instance tag space", modify: func(c *Config) { c.InstanceTag = " " }, want: []string{"NINES_INSTANCE_TAG"}},
 		{name: "known env is fine", modify: func(c *Config) {
 			c.Environ = []string{"NINES_DATABASE_URL=", "NINES_ROLE=all", "NINES_SERVER=x", "NINES_ADMIN_TOKEN=y", "NINESX=1"}
 		}},
@@ -142,9 +151,10 @@ func TestValidate(t *testing.T) {
 			c.LogLevel = "loud"
 			c.ShutdownTimeout = -1
 			c.TrustedProxies = []string{"10.0.0.0/33"}
+			c.InstanceTag = "A"
 			c.Environ = []string{"NINES_ZONEE=a"}
 		}, want: []string{"NINES_HTTP_ADDR", "NINES_PUBLIC_URL", "NINES_DATABASE_URL", "NINES_BOOTSTRAP_ADMIN_TOKEN",
-			"NINES_KEK", "NINES_ZONE", "NINES_LOG_LEVEL", "NINES_SHUTDOWN_TIMEOUT", "NINES_TRUSTED_PROXIES", "NINES_ZONEE"}},
+			"NINES_KEK", "NINES_ZONE", "NINES_LOG_LEVEL", "NINES_SHUTDOWN_TIMEOUT", "NINES_TRUSTED_PROXIES", "NINES_INSTANCE_TAG", "NINES_ZONEE"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -321,7 +331,7 @@ func TestRedactURL(t *testing.T) {
 func TestContractNames(t *testing.T) {
 	want := []string{
 		"NINES_ADMIN_TOKEN", "NINES_BOOTSTRAP_ADMIN_TOKEN", "NINES_CLUSTER", "NINES_DATABASE_URL", "NINES_DATA_DIR",
-		"NINES_EDGE_CONTROL_ADDR", "NINES_EDGE_CONTROL_TOKEN", "NINES_EDGE_ROUTES", "NINES_EVENT_RETENTION", "NINES_HTTP_ADDR", "NINES_KEK", "NINES_KEK_FILE", "NINES_LOG_LEVEL", "NINES_NATS_CLUSTER_LISTEN",
+		"NINES_EDGE_CONTROL_ADDR", "NINES_EDGE_CONTROL_TOKEN", "NINES_EDGE_ROUTES", "NINES_EVENT_RETENTION", "NINES_HTTP_ADDR", "NINES_INSTANCE_TAG", "NINES_KEK", "NINES_KEK_FILE", "NINES_LOG_LEVEL", "NINES_NATS_CLUSTER_LISTEN",
 		"NINES_NATS_CLUSTER_NAME", "NINES_NATS_LISTEN", "NINES_NATS_NAME", "NINES_NATS_ROUTES", "NINES_NATS_URL", "NINES_PROVISIONING_TOKEN", "NINES_PUBLIC_URL",
 		"NINES_REGION", "NINES_REPLICA_URLS", "NINES_ROLE", "NINES_SERVER", "NINES_SHUTDOWN_DELAY",
 		"NINES_SHUTDOWN_TIMEOUT", "NINES_TRUSTED_PROXIES", "NINES_ZONE",
@@ -368,6 +378,17 @@ func TestKongParse(t *testing.T) {
 		{name: "trusted proxies flag", args: []string{"--trusted-proxies=2001:db8::/32,10.1.2.3"}, check: func(t *testing.T, c *Config) {
 			if got := fmt.Sprint(c.TrustedProxyPrefixes()); got != "[2001:db8::/32 10.1.2.3/32]" {
 				t.Fatalf("trusted proxies from flag: %s", got)
+			}
+		}},
+		{name: "instance tag from env and flag", args: []string{"--instance-tag=login-b"},
+			env: map[string]string{"NINES_INSTANCE_TAG": "login-a"}, check: func(t *testing.T, c *Config) {
+				if c.InstanceTag != "login-b" {
+					t.Fatalf("instance tag: %q", c.InstanceTag)
+				}
+			}},
+		{name: "instance tag from env", env: map[string]string{"NINES_INSTANCE_TAG": "login-a"}, check: func(t *testing.T, c *Config) {
+			if c.InstanceTag != "login-a" {
+				t.Fatalf("instance tag: %q", c.InstanceTag)
 			}
 		}},
 		{name: "flag beats environment", args: []string{"--http-addr=127.0.0.1:7000", "--log-level=debug"},
@@ -444,6 +465,8 @@ func TestValidateReplicaOnly(t *testing.T) {
 		{name: "blank nats", modify: func(c *Config) { c.NATSURL = "  " }, want: []string{"NINES_NATS_URL"}},
 		{name: "no kek", modify: func(c *Config) { c.KEK = "" }, want: []string{"NINES_KEK_FILE"}},
 		{name: "bad kek", modify: func(c *Config) { c.KEK = Secret(shortKEK) }, want: []string{"NINES_KEK"}},
+		{name: "instance tag", modify: func(c *Config) { c.InstanceTag = "login-a" }},
+		{name: "bad instance tag", modify: func(c *Config) { c.InstanceTag = "login.a" }, want: []string{"NINES_INSTANCE_TAG"}},
 		{name: "every problem at once", modify: func(c *Config) {
 			c.DatabaseURL = "postgres://db/n"
 			c.ReplicaURLs = nil

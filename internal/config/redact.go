@@ -61,6 +61,7 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("region", c.Region),
 		slog.String("cluster", c.Cluster),
 		slog.String("zone", c.Zone),
+		slog.String("instance_tag", c.InstanceTag),
 		slog.String("log_level", c.LogLevel),
 		slog.Duration("shutdown_delay", c.ShutdownDelay),
 		slog.Duration("shutdown_timeout", c.ShutdownTimeout),

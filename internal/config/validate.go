@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ninesid/nines/internal/affinity"
 	"github.com/ninesid/nines/internal/clientip"
 )
 
@@ -203,6 +204,9 @@ func (c *Config) validateOperations(ps *Problems) {
 		ps.add("NINES_EVENT_RETENTION", "%v: 0 (keep every event) or at least %v", c.EventRetention, MinEventRetention)
 	}
 	c.validateProxies(ps)
+	if c.InstanceTag != "" && !affinity.ValidTag(c.InstanceTag) {
+		ps.add("NINES_INSTANCE_TAG", "%q is not an instance tag: 1 to %d characters of lower-case letters, digits and '-', starting with a letter or digit", c.InstanceTag, affinity.MaxTagLen)
+	}
 }
 
 // validateProxies parses TrustedProxies (empty entries dropped) into prefixes.

@@ -223,7 +223,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		p.redirectError(w, r, back, LoginRequired("prompt=none without a usable session"))
 		return
 	}
-	id := newSecret()
+	id := p.mintSecret()
 	if _, err := p.cfg.Buckets.AuthRequests.Create(ctx, kvKey(tc.T.ID, kindAuthRequest, digest(id)), encode(req)); err != nil {
 		p.redirectError(w, r, back, kvErr(err))
 		return
@@ -287,7 +287,7 @@ func (p *Provider) finish(w http.ResponseWriter, r *http.Request, req authReques
 
 func (p *Provider) issueCode(ctx context.Context, req authRequest, sess session.Session) (string, error) {
 	tc := tenantFrom(ctx)
-	code := newSecret()
+	code := p.mintSecret()
 	rec := codeRecord{
 		grant: grant{ClientID: req.ClientID, UserID: sess.UserID, Scopes: req.Scopes, AuthTime: sess.AuthTime,
 			AMR: sess.AMR, SID: sessionID(sess), Nonce: req.Nonce, GrantID: newID()},
@@ -303,7 +303,7 @@ func (p *Provider) issueCode(ctx context.Context, req authRequest, sess session.
 func (p *Provider) loadAuthRequest(ctx context.Context, id string) (kv.Entry, authRequest, error) {
 	tc := tenantFrom(ctx)
 	var req authRequest
-	if id == "" || len(id) > 64 {
+	if id == "" || len(id) > maxSecretLen {
 		return kv.Entry{}, req, InvalidRequest("authorization request id missing")
 	}
 	// A request created a moment ago never reads as unknown on a replicated bucket (kv

@@ -83,7 +83,7 @@ func (p *Provider) deviceAuthorization(ctx context.Context, c op.Client, req *zo
 		}
 	}
 	tc := tenantFrom(ctx)
-	dc := newSecret()
+	dc := p.mintSecret()
 	interval := int64(p.cfg.DevicePollInterval.Seconds())
 	exp := p.now().Add(p.cfg.DeviceCodeLifetime)
 	dkey := kvKey(tc.T.ID, kindDevice, digest(dc))

@@ -9,11 +9,13 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
+	"github.com/ninesid/nines/internal/affinity"
 	"github.com/ninesid/nines/internal/keys"
 	"github.com/ninesid/nines/internal/kv"
 	"github.com/ninesid/nines/internal/login"
@@ -73,6 +75,13 @@ type Config struct {
 	ClientIP func(*http.Request) string
 	Logger   *slog.Logger
 	Now      func() time.Time
+	// InstanceTag, when set (an affinity.ValidTag: NINES_INSTANCE_TAG), prefixes every
+	// secret the Provider mints that a later request of the same flow carries (the
+	// authorization request ID of the login page, codes, device codes, refresh tokens)
+	// with the tag and affinity.Sep, so the edge routes that request to this process,
+	// which holds the flow's state during a NATS outage. Empty: untagged secrets.
+	// Secrets of any shape (tagged by any process, or untagged) are accepted.
+	InstanceTag string
 
 	AccessTokenLifetime  time.Duration // default 10m (RFC 9068 tokens cannot be recalled: keep short)
 	IDTokenLifetime      time.Duration // default 1h
@@ -92,6 +101,10 @@ type Provider struct {
 	ui   Pages
 	keys *keyCache
 	lib  http.Handler // zitadel op's router for the back-channel endpoints
+
+	// userinfoUnchecked counts userinfo requests whose token was accepted while the
+	// revocation check was unavailable (UserinfoUncheckedRevocations).
+	userinfoUnchecked atomic.Uint64
 }
 
 // New checks cfg and returns a Provider.
@@ -117,6 +130,9 @@ func New(cfg Config) (*Provider, error) {
 	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
 	if len(cfg.KEK) == 0 {
 		return nil, errors.New("oidc: config is missing KEK")
+	}
+	if cfg.InstanceTag != "" && !affinity.ValidTag(cfg.InstanceTag) {
+		return nil, fmt.Errorf("oidc: InstanceTag %q is not a valid affinity tag", cfg.InstanceTag)
 	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
@@ -154,6 +170,13 @@ func New(cfg Config) (*Provider, error) {
 	}, op.WithServerCORSOptions(nil))
 	return p, nil
 }
+
+// UserinfoUncheckedRevocations is the number of userinfo requests since the Provider
+// was made whose access token was accepted without a revocation check, because the KV
+// was unavailable (a NATS outage). The token's signature and expiry were verified; see
+// verifyAccess for the trade-off. internal/app exports it as
+// nines_oidc_userinfo_unchecked_revocations_total.
+func (p *Provider) UserinfoUncheckedRevocations() uint64 { return p.userinfoUnchecked.Load() }
 
 // Endpoint paths, relative to a tenant's issuer.
 const (

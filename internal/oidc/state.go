@@ -12,16 +12,34 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/ninesid/nines/internal/affinity"
 	"github.com/ninesid/nines/internal/kv"
 	"github.com/ninesid/nines/internal/login/session"
 )
 
-// newSecret returns a 256-bit random value, base64url without padding: codes, refresh
-// tokens, device codes, auth request IDs.
+// newSecret returns a 256-bit random value, base64url without padding (secretLen
+// characters): the random part of codes, refresh tokens, device codes, auth request IDs.
+// It is never tagged: the Provider mints through mintSecret.
 func newSecret() string {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// secretLen is the length of newSecret's value: 32 bytes in unpadded base64url.
+const secretLen = 43
+
+// maxSecretLen bounds a secret this package minted, tagged or not: the longest tag, the
+// separator and newSecret's value.
+const maxSecretLen = affinity.MaxTagLen + len(affinity.Sep) + secretLen
+
+// mintSecret returns a new secret that a later request of the same flow carries (an
+// authorization request ID, a code, a device code, a refresh token), prefixed with the
+// instance tag when one is configured (affinity.Prefix) so the edge routes that request
+// back to this process. The KV stores it by the digest of the whole tagged value; its
+// 256 random bits are untouched by the tag, which is a routing hint only.
+func (p *Provider) mintSecret() string {
+	return affinity.Prefix(p.cfg.InstanceTag, newSecret())
 }
 
 // newID returns a 128-bit random identifier (token IDs, grant IDs).

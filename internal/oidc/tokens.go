@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/ninesid/nines/internal/client"
 	"github.com/ninesid/nines/internal/keys"
 	"github.com/ninesid/nines/internal/kv"
+	"github.com/ninesid/nines/internal/requestid"
 	"github.com/ninesid/nines/internal/user"
 )
 
@@ -252,7 +254,7 @@ func (p *Provider) mint(ctx context.Context, app client.Application, g grant, wi
 // createRefresh stores a new refresh token of the family g ending at famExpiry and
 // returns it with its KV key.
 func (p *Provider) createRefresh(ctx context.Context, g grant, famExpiry time.Time) (token, key string, err error) {
-	rt := newSecret()
+	rt := p.mintSecret()
 	key = kvKey(tenantFrom(ctx).T.ID, kindRefresh, digest(rt))
 	if _, err := p.cfg.Buckets.Refresh.Create(ctx, key, encode(refreshRecord{grant: g, ExpiresAt: famExpiry})); err != nil {
 		return "", "", kvErr(err)
@@ -289,8 +291,29 @@ const leeway = 30 * time.Second
 // verifyAccessToken checks a bearer token issued by this tenant (RFC 9068 §4): the JOSE
 // checks of verifyJWT (typ "at+jwt"), iss equal to the tenant's issuer, exp in the
 // future, iat not in the future, aud containing its client_id, and the grant not revoked.
-// The returned error is invalid_token (or temporarily_unavailable) with the cause.
+// The returned error is invalid_token (or temporarily_unavailable) with the cause. A
+// revocation check that cannot be made fails closed (temporarily_unavailable): this is
+// the check of introspection and revocation; userinfo uses verifyAccess with its own
+// policy.
 func (p *Provider) verifyAccessToken(ctx context.Context, raw string) (verifiedAccess, error) {
+	return p.verifyAccess(ctx, raw, failClosed)
+}
+
+// uncheckedPolicy is what verifyAccess does when the revocation check is unavailable.
+type uncheckedPolicy int
+
+const (
+	// failClosed refuses the token (temporarily_unavailable).
+	failClosed uncheckedPolicy = iota
+	// honourUnchecked accepts the token, whose signature, issuer, audience and expiry
+	// are verified, and counts it (userinfo only).
+	honourUnchecked
+)
+
+// verifyAccess is verifyAccessToken with a policy for a revocation check that cannot be
+// made (the KV is unavailable, kv.ErrUnavailable). A grant found revoked is refused
+// under every policy.
+func (p *Provider) verifyAccess(ctx context.Context, raw string, policy uncheckedPolicy) (verifiedAccess, error) {
 	tc := tenantFrom(ctx)
 	payload, err := p.keys.verifyJWT(ctx, tc.T.ID, raw, "at+jwt")
 	if err != nil {
@@ -318,10 +341,23 @@ func (p *Provider) verifyAccessToken(ctx context.Context, raw string) (verifiedA
 		return verifiedAccess{}, InvalidToken("no grant or subject")
 	}
 	revoked, err := p.grantRevoked(ctx, tc.T.ID, c.GrantID)
-	if err != nil {
+	switch {
+	case err != nil && policy == honourUnchecked && errors.Is(err, kv.ErrUnavailable) && ctx.Err() == nil:
+		// The KV cannot say whether the grant was revoked (a NATS outage: the
+		// in-memory fallback holds only the revocations this process wrote). The
+		// token's signature, issuer, audience and expiry are verified, so it is
+		// honoured, and counted (unless the caller is gone: ctx done). The trade-off: for at most the outage, an access
+		// token whose grant was revoked just before it (or on another process) is
+		// honoured here until it expires (AccessTokenLifetime, 10 minutes by
+		// default) — exactly as a resource server that verifies the JWT itself
+		// honours it at any time. Refresh and introspection still fail closed, so no
+		// new token is issued and no token is reported active without the check.
+		p.userinfoUnchecked.Add(1)
+		p.log.DebugContext(ctx, "oidc: userinfo honoured an access token without a revocation check (KV unavailable)",
+			slog.String("request_id", requestid.FromContext(ctx)), slog.String("tenant", tc.T.ID.String()))
+	case err != nil:
 		return verifiedAccess{}, err
-	}
-	if revoked {
+	case revoked:
 		return verifiedAccess{}, InvalidToken("grant revoked")
 	}
 	return verifiedAccess{accessClaims: c, scopes: strings.Fields(c.Scope)}, nil

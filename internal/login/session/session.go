@@ -12,10 +12,12 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/ninesid/nines/internal/affinity"
 	"github.com/ninesid/nines/internal/kv"
 	"github.com/ninesid/nines/internal/tenant"
 )
@@ -58,7 +60,12 @@ type Config struct {
 	// Lifetime is the absolute lifetime of a session (default 12h). It is cut to
 	// kv.SessionTTL, after which the bucket drops an unwritten entry anyway.
 	Lifetime time.Duration
-	Now      func() time.Time
+	// InstanceTag, when set (an affinity.ValidTag), prefixes every session ID this
+	// Manager mints (affinity.Prefix), so the edge routes the cookie's requests to this
+	// process, which holds the session during a NATS outage. Empty: untagged IDs.
+	// Sessions of either shape, tagged by any process or untagged, are accepted.
+	InstanceTag string
+	Now         func() time.Time
 }
 
 // Manager starts, finds and ends sessions. It is safe for concurrent use.
@@ -66,12 +73,13 @@ type Manager struct {
 	bucket   kv.Bucket
 	secure   bool
 	lifetime time.Duration
+	tag      string // affinity tag of the IDs it mints; "" for none
 	now      func() time.Time
 }
 
 // New returns a Manager for cfg, with defaults for the zero fields.
 func New(cfg Config) *Manager {
-	m := &Manager{bucket: cfg.Bucket, secure: cfg.Secure, lifetime: cfg.Lifetime, now: cfg.Now}
+	m := &Manager{bucket: cfg.Bucket, secure: cfg.Secure, lifetime: cfg.Lifetime, tag: cfg.InstanceTag, now: cfg.Now}
 	if m.lifetime <= 0 {
 		m.lifetime = DefaultLifetime
 	}
@@ -118,8 +126,16 @@ func key(tenantID uuid.UUID, id string) string {
 }
 
 // validID reports whether id has the shape of a session ID, so that junk never reaches
-// the KV.
+// the KV: idBytes of unpadded base64url, optionally prefixed with a valid affinity tag
+// and affinity.Sep (any process's tag: the edge may route elsewhere while the tagged
+// process is down, and the shared KV still holds the session).
 func validID(id string) bool {
+	if tag, rest, ok := strings.Cut(id, affinity.Sep); ok {
+		if !affinity.ValidTag(tag) {
+			return false
+		}
+		id = rest
+	}
 	b, err := base64.RawURLEncoding.Strict().DecodeString(id)
 	return err == nil && len(b) == idBytes
 }
@@ -137,7 +153,7 @@ func (m *Manager) Start(ctx context.Context, w http.ResponseWriter, t tenant.Ten
 	}
 	now := m.now().Truncate(time.Second)
 	s := Session{
-		ID:        base64.RawURLEncoding.EncodeToString(raw),
+		ID:        affinity.Prefix(m.tag, base64.RawURLEncoding.EncodeToString(raw)),
 		TenantID:  t.ID,
 		UserID:    userID,
 		AuthTime:  now,

@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 
+	"github.com/ninesid/nines/internal/affinity"
 	"github.com/ninesid/nines/internal/kv"
 	"github.com/ninesid/nines/internal/login/session"
 	"github.com/ninesid/nines/internal/tenant"
@@ -257,4 +258,61 @@ func FuzzCurrentCookie(f *testing.F) {
 			t.Errorf("cookie %q: err = %v, want ErrNoSession", value, err)
 		}
 	})
+}
+
+// TestInstanceTag checks that a Manager with an instance tag mints session IDs the edge
+// routes by (affinity.TagOf is the tag), that such a session works like any other, and
+// that IDs of every shape keep working across a restart that adds, drops or changes the
+// tag: the session is in the shared KV, the tag is a routing hint only.
+func TestInstanceTag(t *testing.T) {
+	f := newFixture(true)
+	tagged := session.New(session.Config{Bucket: f.bucket, Secure: true, Now: f.clock.Now, InstanceTag: "login-a"})
+	other := session.New(session.Config{Bucket: f.bucket, Secure: true, Now: f.clock.Now, InstanceTag: "login-b"})
+	w := httptest.NewRecorder()
+	s, err := tagged.Start(context.Background(), w, f.acme, f.user, []string{"pwd"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := w.Result().Cookies()[0]
+	if c.Value != s.ID || affinity.TagOf(c.Value) != "login-a" || !strings.HasPrefix(c.Value, "login-a"+affinity.Sep) ||
+		len(c.Value) != len("login-a"+affinity.Sep)+43 {
+		t.Fatalf("tagged session cookie %q (ID %q): want login-a.<43 base64url chars>", c.Value, s.ID)
+	}
+	_, untaggedCookie := f.start(t, f.acme) // the untagged fixture Manager: before the tag was set
+	if tag := affinity.TagOf(untaggedCookie.Value); tag != "" {
+		t.Fatalf("untagged Manager minted %q with tag %q", untaggedCookie.Value, tag)
+	}
+	for _, m := range []struct {
+		name string
+		m    *session.Manager
+	}{{"untagged", f.m}, {"same tag", tagged}, {"other tag", other}} {
+		for _, ck := range []*http.Cookie{c, untaggedCookie} {
+			got, err := m.m.Current(context.Background(), request(ck), f.acme)
+			if err != nil || got.ID != ck.Value || got.UserID != f.user {
+				t.Errorf("%s Manager, cookie tagged %q: Current = %+v, %v", m.name, affinity.TagOf(ck.Value), got, err)
+			}
+		}
+	}
+
+	raw := strings.TrimPrefix(c.Value, "login-a"+affinity.Sep)
+	for _, v := range []string{
+		"login-b" + affinity.Sep + raw, // another tag: another digest, no such session
+		"Login-a" + affinity.Sep + raw, // not a valid tag
+		affinity.Sep + raw,             // empty tag
+		"-a" + affinity.Sep + raw,
+		"login-a" + affinity.Sep + raw[:42],
+		"login-a" + affinity.Sep + "login-a" + affinity.Sep + raw,
+		raw, // the secret without its tag is another ID
+	} {
+		if _, err := tagged.Current(context.Background(), request(&http.Cookie{Name: c.Name, Value: v}), f.acme); !errors.Is(err, session.ErrNoSession) {
+			t.Errorf("cookie %q: err = %v, want ErrNoSession", v, err)
+		}
+	}
+
+	if _, err := other.End(context.Background(), httptest.NewRecorder(), request(c), f.acme); err != nil {
+		t.Fatalf("End on another process: %v", err)
+	}
+	if _, err := tagged.Current(context.Background(), request(c), f.acme); !errors.Is(err, session.ErrNoSession) {
+		t.Errorf("Current after End: err = %v, want ErrNoSession", err)
+	}
 }
