@@ -13,6 +13,13 @@
 // backend within a retry budget, in another cluster and another zone when one can take
 // it.
 //
+// Instance affinity (affinity.go, internal/affinity): a login backend may name its
+// process's instance tag in the routing table; a login request whose artifact (a form's
+// code, refresh token, device code or request ID, the login page's request ID, the
+// session cookie) carries that tag goes to that backend on its first attempt while it
+// is usable, so that a flow completes on the process holding its state when NATS is
+// down.
+//
 // The traffic-control API (control.go) changes weights, shifts traffic gradually, drains
 // a cluster or a zone, fails a region over after a pre-scale check, and undoes; every
 // change is an audit event, and the operator's state persists in a file so that a

@@ -16,6 +16,7 @@ type edgeMetrics struct {
 	retries         *prometheus.CounterVec
 	retryRefused    prometheus.Counter
 	keyedRetries    prometheus.Counter
+	affinity        *prometheus.CounterVec
 	ejections       *prometheus.CounterVec
 	poolEjections   *prometheus.CounterVec
 	ejectionsCapped *prometheus.CounterVec
@@ -43,6 +44,9 @@ func newEdgeMetrics() *edgeMetrics {
 			Help: "Retries not made because the retry budget was exhausted."}),
 		keyedRetries: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: "edge", Name: "keyed_retries_total",
 			Help: "Retries of non-idempotent login requests that had reached a backend (a timeout, a broken connection, a 502/503/504), sent again with their retry key."}),
+		affinity: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: "edge", Name: "affinity_total",
+			Help: "Login requests carrying an instance tag, by what their first attempt did: hit (sent to the tagged backend), unusable (the tagged backend could not take it: picked as usual), unknown (no backend has the tag)."},
+			[]string{"outcome"}),
 		ejections: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: "edge", Name: "ejections_total",
 			Help: "Backends ejected by passive outlier detection, by rule (consecutive_failures, error_rate)."},
 			append(backendLabels, "reason")),
@@ -118,7 +122,7 @@ func clusterOrAdmin(c string) string {
 }
 
 func (m *edgeMetrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.attempts, m.duration, m.retries, m.retryRefused, m.keyedRetries, m.ejections, m.poolEjections,
+	return []prometheus.Collector{m.attempts, m.duration, m.retries, m.retryRefused, m.keyedRetries, m.affinity, m.ejections, m.poolEjections,
 		m.ejectionsCapped, m.unhealthyTotal, m.panicRouting, m.notFound, m.edgeErrors, m.reloads, m.changes}
 }
 

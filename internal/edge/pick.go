@@ -56,6 +56,11 @@ var retryPrefs = [...]level{levelOtherCluster | levelOtherZone, levelOtherZone, 
 // its retry stays in that region, panic routing included, or there is none. A first
 // attempt ignores zones.
 //
+// A first attempt of a request with an instance tag (rq.tagged, see requestTag) goes to
+// the backend with that tag when it can take it (see affine), whatever cluster or
+// region of the order the weights would choose: the flow's state may be on that
+// process only. A retry ignores the tag.
+//
 // When nothing is usable anywhere, pick falls back ("panic" routing) to any backend that
 // is not drained, ignoring health (with the same preferences for a retry): a health
 // check that is wrong everywhere must not take the whole tier down. The second result
@@ -85,7 +90,16 @@ func pick(rq *routeReq, st *opState, tried []*backend, now time.Time) (target, b
 		}
 		return target{}, false
 	}
-	order := effectiveOrder(rq.shard, st.o.Failovers)
+	var ob [8]*region
+	order := appendEffectiveOrder(ob[:0], rq.shard, st.o.Failovers)
+	if len(tried) == 0 && len(rq.tagged) > 0 {
+		if t, ok := affine(rq, order, st, now); ok {
+			return t, false
+		}
+	}
+	if t, ok := leaveFailingRegion(rq, order, st, tried, now, prefs); ok {
+		return t, false
+	}
 	for _, r := range order {
 		if rq.pinRegion != "" && r.name != rq.pinRegion {
 			continue
@@ -104,6 +118,43 @@ func pick(rq *routeReq, st *opState, tried []*backend, now time.Time) (target, b
 		}
 		for _, f := range prefs {
 			if t, ok := pickInRegion(r, rq, st, tried, now, levelAny|f); ok {
+				return t, true
+			}
+		}
+	}
+	return target{}, false
+}
+
+// leaveFailingRegion is a retry's first choice when the region of the attempt that
+// failed has no clean backend left (every cluster with a failure in the last
+// suspectFor): a clean backend of the next region of the order that has one. When a whole
+// region fails (its processes killed, its database gone), the cap on ejections keeps
+// one of its clusters "usable" until that cluster's probes fail — a second or two in
+// which every retry would otherwise land on another dead process of the same region.
+// Not for a retry pinned to its region (a keyed request that reached a backend).
+func leaveFailingRegion(rq *routeReq, order []*region, st *opState, tried []*backend, now time.Time, prefs []level) (target, bool) {
+	if len(tried) == 0 || rq.pinRegion != "" || len(order) < 2 {
+		return target{}, false
+	}
+	last := tried[len(tried)-1].region
+	var home *region
+	for _, r := range order {
+		if r.name == last {
+			home = r
+		}
+	}
+	if home == nil {
+		return target{}, false
+	}
+	if _, ok := pickInRegion(home, rq, st, tried, now, levelClean); ok {
+		return target{}, false // the region has a clean backend: the usual preferences apply
+	}
+	for _, r := range order {
+		if r == home {
+			continue
+		}
+		for _, f := range prefs {
+			if t, ok := pickInRegion(r, rq, st, tried, now, levelClean|f); ok {
 				return t, true
 			}
 		}

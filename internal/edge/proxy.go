@@ -92,6 +92,7 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// request once and answers a repeat (the edge's retry) from its record.
 		rq.retryKey = retrykey.New()
 	}
+	rt.tagRequest(rq, r)
 	ctx, cancel := context.WithTimeout(r.Context(), rq.limits.Timeout.D())
 	defer cancel()
 	ctx = context.WithValue(ctx, planKey{}, &plan{rq: rq, rt: rt})
@@ -226,6 +227,9 @@ func (rtp roundTripper) RoundTrip(out *http.Request) (*http.Response, error) {
 	var tried []*backend
 	now := time.Now()
 	t, panicked := pick(pl.rq, e.state.load(), nil, now)
+	if a := affinityOutcome(pl.rq, t); a != "" {
+		e.metrics.affinity.WithLabelValues(a).Inc()
+	}
 	for attempt := 0; ; attempt++ {
 		if t.b == nil {
 			return nil, errNoBackend

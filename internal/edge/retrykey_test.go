@@ -437,8 +437,9 @@ func TestPickRetryAvoidsTriedZone(t *testing.T) {
 		drained            []string // zones of west
 		want               []string // every backend the picks may and must reach
 		panicked           bool
-		pin                string // rq.pinRegion: a keyed request that reached a backend there
-		none               bool   // nothing may be picked
+		pin                string   // rq.pinRegion: a keyed request that reached a backend there
+		failing            []string // clusters (by digit) with a recent failure, beside the tried ones'
+		none               bool     // nothing may be picked
 	}{
 		{name: "first attempt ignores zones", method: "GET", path: "/t/acme/authorize", want: all},
 		{name: "first attempt of a post", method: "POST", path: "/t/acme/token", want: all},
@@ -465,6 +466,12 @@ func TestPickRetryAvoidsTriedZone(t *testing.T) {
 			tried: []string{"1b"}, pin: "west", drained: []string{"a", "b", "c"}, none: true},
 		{name: "a keyed retry after a connect failure may leave the region", method: "POST", path: "/t/acme/token",
 			tried: []string{"1b"}, drained: []string{"a", "b", "c"}, want: []string{"3b"}},
+		// A whole region failing: every cluster of west has a recent failure (none clean),
+		// though the cap keeps them usable — the retry leaves for east's clean backend.
+		{name: "a retry leaves a region without a clean cluster", method: "GET", path: "/t/acme/authorize",
+			tried: []string{"1b"}, failing: []string{"2"}, want: []string{"3b"}},
+		{name: "a keyed retry stays, even in a failing region", method: "POST", path: "/t/acme/token",
+			tried: []string{"1b"}, failing: []string{"2"}, pin: "west", want: []string{"2a", "2c"}},
 		{name: "admin first attempt", method: "POST", path: "/admin/v1/tenants", want: []string{"xa", "xb", "xc"}},
 		{name: "admin retry", method: "GET", path: "/admin/v1/tenants", tried: []string{"xb"}, want: []string{"xa", "xc"}},
 		{name: "admin retry, one other zone down", method: "GET", path: "/admin/v1/tenants", tried: []string{"xb"},
@@ -498,6 +505,9 @@ func TestPickRetryAvoidsTriedZone(t *testing.T) {
 			}
 			for _, n := range tt.unusable {
 				byName[n].healthy.Store(false)
+			}
+			for _, c := range tt.failing {
+				rt.clusters["west/login-"+c].stats.lastFailure.Store(now.UnixNano())
 			}
 			var o Overrides
 			for _, z := range tt.drained {

@@ -46,6 +46,13 @@ type routeReq struct {
 	// attempt's record — in another region the request would run again (a code
 	// redeemed twice, a refresh token seen as reused).
 	pinRegion string
+	// tag is the instance tag of the login process that minted the request's artifact
+	// (see requestTag), "" when it carries none; tagged lists the backends of the
+	// routing with that tag, one per pool listing the process (none for a tag no
+	// backend has). A first attempt goes to one of them while it is usable (see
+	// affine).
+	tag    string
+	tagged []instance
 }
 
 // oidcPaths are the protocol API endpoints under /t/{tenant} (the oidc service).

@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"maps"
 	"net/url"
 	"slices"
 	"sort"
@@ -21,6 +22,17 @@ type routing struct {
 	clusters map[string]*cluster // by region/cluster
 	zones    map[string]bool     // region/zone of every backend
 	regions  map[string]bool     // every region name
+	// instances maps an instance tag (table.Backend.Instance) to the login backends
+	// with it: one per pool listing the process (its cluster's default backends, a
+	// service's). Built with the routing, so a reload updates it.
+	instances map[string][]instance
+}
+
+// instance is a login backend with an instance tag, with its pool, cluster and region:
+// what affine needs to send a tagged request there without a lookup.
+type instance struct {
+	t target
+	r *region
 }
 
 // shard is a shard with its regions: order is the order in which this edge tries them
@@ -45,7 +57,8 @@ type region struct {
 func buildRouting(tbl *table.Table, edgeRegion string, old *routing, stats func(key string) *clusterStats) *routing {
 	w := tbl.Outlier.Window.D()
 	rt := &routing{tbl: tbl, shards: map[string]*shard{}, backends: map[string]*backend{}, pools: map[string]*pool{},
-		clusters: map[string]*cluster{}, zones: map[string]bool{}, regions: map[string]bool{}}
+		clusters: map[string]*cluster{}, zones: map[string]bool{}, regions: map[string]bool{},
+		instances: map[string][]instance{}}
 	mkPool := func(key, reg, clu, svc string, admin bool, bs []table.Backend) *pool {
 		p := &pool{key: key, region: reg, cluster: clu, service: svc, admin: admin}
 		if old != nil && old.pools[key] != nil && len(old.pools[key].st.win.secs) == int(w/time.Second) {
@@ -83,8 +96,11 @@ func buildRouting(tbl *table.Table, edgeRegion string, old *routing, stats func(
 				c := &cluster{name: tc.Name, region: tr.Name, weight: tc.EffectiveWeight(), capacity: tc.CapacityRPS,
 					channels: tc.Channels, services: map[string]*pool{}, stats: stats(key)}
 				c.def = mkPool(key+"/", tr.Name, tc.Name, table.ServiceDefault, false, tc.Backends)
-				for name, sp := range tc.Services {
+				rt.addInstances(r, c, c.def, tc.Backends)
+				for _, name := range slices.Sorted(maps.Keys(tc.Services)) {
+					sp := tc.Services[name]
 					c.services[name] = mkPool(key+"/"+name, tr.Name, tc.Name, name, false, sp.Backends)
+					rt.addInstances(r, c, c.services[name], sp.Backends)
 				}
 				r.clusters = append(r.clusters, c)
 				rt.clusters[key] = c
@@ -98,6 +114,16 @@ func buildRouting(tbl *table.Table, edgeRegion string, old *routing, stats func(
 		rt.shards[ts.Name] = s
 	}
 	return rt
+}
+
+// addInstances records the backends of p (built from bs, in order) that name an
+// instance tag.
+func (rt *routing) addInstances(r *region, c *cluster, p *pool, bs []table.Backend) {
+	for i, tb := range bs {
+		if tb.Instance != "" {
+			rt.instances[tb.Instance] = append(rt.instances[tb.Instance], instance{t: target{b: p.backends[i], p: p, c: c}, r: r})
+		}
+	}
 }
 
 // regionOrder is the order in which an edge of edgeRegion tries the shard's regions:
@@ -131,10 +157,17 @@ func regionOrder(ts table.Shard, s *shard, edgeRegion string) []*region {
 // effectiveOrder applies the operator's region failovers (from → to) to a shard's
 // order: a failed-over region is replaced by its target, each region at most once.
 func effectiveOrder(s *shard, failovers map[string]string) []*region {
+	return appendEffectiveOrder(nil, s, failovers)
+}
+
+// appendEffectiveOrder is effectiveOrder appending to dst (when a failover applies; else
+// it returns s.order itself), so that pick can keep the order in a buffer of its own
+// and allocate nothing.
+func appendEffectiveOrder(dst []*region, s *shard, failovers map[string]string) []*region {
 	if len(failovers) == 0 {
 		return s.order
 	}
-	out := make([]*region, 0, len(s.order))
+	out := dst[:0]
 	add := func(r *region) {
 		if r != nil && !slices.Contains(out, r) {
 			out = append(out, r)

@@ -141,6 +141,19 @@ type Pool struct {
 type Backend struct {
 	URL  string `json:"url"`
 	Zone string `json:"zone"`
+	// Instance is the instance tag of a login process (the process's
+	// NINES_INSTANCE_TAG): 1–32 characters of [a-z0-9-], not starting with '-'
+	// (affinity.ValidTag). A login process started with a tag prefixes every secret it
+	// mints (authorization request IDs, codes, refresh tokens, device codes, session
+	// IDs) with "<tag>.", and the edge sends a request carrying such an artifact to the
+	// backend with that tag on its first attempt while that backend is usable, so that a
+	// flow completes on the process holding its state even when the shared state store
+	// (NATS) is down. A tag names one process: two backends of the table may not share
+	// one, except the listings of one process (its URL in its cluster's default backends
+	// and in a service's backends), which must all name the same tag, or all none.
+	// Optional: a backend without a tag gets no affinity. Admin backends keep no flow
+	// state and may not name one.
+	Instance string `json:"instance,omitempty"`
 }
 
 // Tenants is the tenant directory: tenant → shard (default DefaultShard) and tenant →

@@ -60,6 +60,30 @@ func TestExampleFileParses(t *testing.T) {
 	if got := tb.Shards[0].Regions[0].Clusters[1].Services[ServiceSAML].Backends; len(got) != 2 {
 		t.Fatalf("saml backends %v", got)
 	}
+	if got := tb.Shards[0].Regions[0].Clusters[0].Backends[0].Instance; got != "login-a-usw-a" {
+		t.Fatalf("instance of the first backend %q", got)
+	}
+}
+
+// TestParseInstance: a login backend's instance tag is read; the listings of one process
+// in its cluster's default and service backends may repeat it.
+func TestParseInstance(t *testing.T) {
+	raw := strings.Replace(minimal, `[{url: "http://127.0.0.1:9001", zone: a}]`,
+		`[{url: "http://127.0.0.1:9001", zone: a, instance: login-a-1}]
+            services: {saml: {backends: [{url: "http://127.0.0.1:9001/", zone: a, instance: login-a-1}]}}`, 1)
+	raw = strings.Replace(raw, `[{url: "http://127.0.0.1:9002/", zone: b}]`, `[{url: "http://127.0.0.1:9002/", zone: b, instance: "0b"}]`, 1)
+	tb, err := Parse([]byte(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := tb.Shards[0].Regions[0].Clusters
+	if cs[0].Backends[0].Instance != "login-a-1" || cs[0].Services[ServiceSAML].Backends[0].Instance != "login-a-1" ||
+		cs[1].Backends[0].Instance != "0b" {
+		t.Fatalf("instances not read: %+v", cs)
+	}
+	if tb.Shards[0].Regions[0].Admin.Backends[0].Instance != "" {
+		t.Fatal("admin backend has an instance")
+	}
 }
 
 func TestParseRejects(t *testing.T) {
@@ -114,6 +138,29 @@ tenants:`), want: []string{"exactly one region must be primary (found 2)"}},
 		{name: "try above timeout", raw: minimal + "routes: {login: {timeout: 1s, try_timeout: 2s}}\n", want: []string{"routes.login.try_timeout"}},
 		{name: "bad error rate", raw: minimal + "outlier: {error_rate: 1.5}\n", want: []string{"outlier.error_rate"}},
 		{name: "bad budget", raw: minimal + "retry: {budget_ratio: -1}\n", want: []string{"retry.budget_ratio"}},
+		{name: "instance upper case", raw: replace("zone: b}", "zone: b, instance: Login-B}"),
+			want: []string{`shards[0].regions[0].clusters[1].backends[0].instance: "Login-B" is not an instance tag`}},
+		{name: "instance leading dash", raw: replace("zone: b}", "zone: b, instance: -b}"), want: []string{`"-b" is not an instance tag`}},
+		{name: "instance with a dot", raw: replace("zone: b}", "zone: b, instance: b.1}"), want: []string{`"b.1" is not an instance tag`}},
+		{name: "instance too long", raw: replace("zone: b}", "zone: b, instance: "+strings.Repeat("b", 33)+"}"), want: []string{"is not an instance tag"}},
+		{name: "duplicate instance across clusters", raw: strings.NewReplacer(`9001", zone: a}`, `9001", zone: a, instance: n1}`,
+			`zone: b}`, `zone: b, instance: n1}`).Replace(minimal),
+			want: []string{`shards[0].regions[0].clusters[1].backends[0].instance: instance "n1" is also the tag of backend http://127.0.0.1:9001 at shards[0].regions[0].clusters[0].backends[0]`}},
+		{name: "duplicate instance across shards", raw: strings.NewReplacer(`9001", zone: a}`, `9001", zone: a, instance: n1}`, "tenants:", `  - name: eu
+    regions:
+      - name: east
+        primary: true
+        admin: {backends: [{url: "http://127.0.0.1:9100", zone: a}]}
+        clusters:
+          - {name: login-e, capacity_rps: 1, backends: [{url: "http://127.0.0.1:9101", zone: a, instance: n1}]}
+tenants:`).Replace(minimal),
+			want: []string{`shards[1].regions[0].clusters[0].backends[0].instance: instance "n1" is also the tag of backend http://127.0.0.1:9001`}},
+		{name: "admin instance", raw: replace(`{backends: [{url: "http://127.0.0.1:9000", zone: a}]}`, `{backends: [{url: "http://127.0.0.1:9000", zone: a, instance: adm}]}`),
+			want: []string{"shards[0].regions[0].admin.backends[0].instance: only login backends take an instance tag"}},
+		{name: "one process, two instances", raw: replace(`[{url: "http://127.0.0.1:9001", zone: a}]`,
+			`[{url: "http://127.0.0.1:9001", zone: a, instance: n1}]
+            services: {oidc: {backends: [{url: "http://127.0.0.1:9001", zone: a, instance: n2}]}}`),
+			want: []string{`shards[0].regions[0].clusters[0].services.oidc.backends[0].instance: backend http://127.0.0.1:9001 names instance "n2" here and "n1" at shards[0].regions[0].clusters[0].backends[0]`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ninesid/nines/internal/affinity"
 	"github.com/ninesid/nines/internal/tenant"
 )
 
@@ -37,6 +38,8 @@ func (t *Table) validate() []string {
 	clusterAt := map[string]string{}
 	// A backend process belongs to one login cluster (clusters never share processes).
 	ownerOf := map[string]string{}
+	// An instance tag names one process, across the whole table.
+	inst := &instances{byTag: map[string]instanceUse{}, byURL: map[string]instanceUse{}}
 	for i, s := range t.Shards {
 		at := fmt.Sprintf("shards[%d]", i)
 		switch {
@@ -46,7 +49,7 @@ func (t *Table) validate() []string {
 			ps.add(at+".name", "shard %q is declared twice", s.Name)
 		}
 		shards[s.Name] = true
-		t.validateShard(at, s, clusterAt, ownerOf, &ps)
+		t.validateShard(at, s, clusterAt, ownerOf, inst, &ps)
 	}
 	t.validateTenants(shards, &ps)
 	for _, h := range sortedKeys(t.Hosts) {
@@ -62,7 +65,7 @@ func (t *Table) validate() []string {
 	return ps
 }
 
-func (t *Table) validateShard(at string, s Shard, clusterAt, ownerOf map[string]string, ps *problems) {
+func (t *Table) validateShard(at string, s Shard, clusterAt, ownerOf map[string]string, inst *instances, ps *problems) {
 	if len(s.Regions) == 0 {
 		ps.add(at+".regions", "a shard runs in at least one region")
 	}
@@ -87,6 +90,12 @@ func (t *Table) validateShard(at string, s Shard, clusterAt, ownerOf map[string]
 				ps.add(rat+".admin", "the primary region serves the admin tier: list its admin backends")
 			} else {
 				validatePool(rat+".admin", *r.Admin, ps)
+				for k, b := range r.Admin.Backends {
+					if b.Instance != "" {
+						ps.add(fmt.Sprintf("%s.admin.backends[%d].instance", rat, k),
+							"only login backends take an instance tag (the admin tier keeps no flow state)")
+					}
+				}
 			}
 		} else if r.Admin != nil {
 			ps.add(rat+".admin", "only the primary region runs the admin tier (admin traffic always goes there)")
@@ -119,6 +128,7 @@ func (t *Table) validateShard(at string, s Shard, clusterAt, ownerOf map[string]
 				clusterAt[key] = cat
 			}
 			validateCluster(cat, c, ps)
+			inst.addCluster(cat, c, ps)
 			for _, u := range clusterURLs(c) {
 				if prev, ok := ownerOf[u]; ok && prev != key {
 					ps.add(cat, "backend %s is also in cluster %s: a process belongs to one cluster", u, prev)
@@ -164,6 +174,61 @@ func validateCluster(at string, c Cluster, ps *problems) {
 			ps.add(sat+".backends", "list the service's backends, or leave the service out to use the cluster's")
 		}
 		validatePool(sat, c.Services[name], ps)
+	}
+}
+
+// instanceUse is where a backend with an instance tag (or a backend URL) was first
+// seen: its canonical URL, its tag ("" for none) and its place in the file.
+type instanceUse struct{ url, tag, at string }
+
+// instances checks the instance tags of the login backends across the whole table: each
+// tag valid (affinity.ValidTag), a tag on one process only, and every listing of one
+// process naming the same tag.
+type instances struct {
+	byTag map[string]instanceUse // tag → its first listing
+	byURL map[string]instanceUse // canonical URL → its first listing
+}
+
+// addCluster checks the instance tags of c's default and service backends (services in
+// name order), at cat.
+func (in *instances) addCluster(cat string, c Cluster, ps *problems) {
+	for i, b := range c.Backends {
+		in.add(fmt.Sprintf("%s.backends[%d]", cat, i), b, ps)
+	}
+	for _, name := range sortedKeys(c.Services) {
+		for i, b := range c.Services[name].Backends {
+			in.add(fmt.Sprintf("%s.services.%s.backends[%d]", cat, name, i), b, ps)
+		}
+	}
+}
+
+// add checks the instance tag of the backend b listed at bat.
+func (in *instances) add(bat string, b Backend, ps *problems) {
+	if b.Instance != "" && !affinity.ValidTag(b.Instance) {
+		ps.add(bat+".instance", "%q is not an instance tag (1 to %d characters of a-z, 0-9 and '-', not starting with '-')",
+			b.Instance, affinity.MaxTagLen)
+		return
+	}
+	if checkURL(b.URL) != nil {
+		return // reported by validatePool
+	}
+	u := CanonicalURL(b.URL)
+	use := instanceUse{url: u, tag: b.Instance, at: bat}
+	if prev, ok := in.byURL[u]; !ok {
+		in.byURL[u] = use
+	} else if prev.tag != b.Instance {
+		ps.add(bat+".instance", "backend %s names instance %q here and %q at %s: every listing of a process names the same instance",
+			u, b.Instance, prev.tag, prev.at)
+		return
+	}
+	if b.Instance == "" {
+		return
+	}
+	if prev, ok := in.byTag[b.Instance]; !ok {
+		in.byTag[b.Instance] = use
+	} else if prev.url != u {
+		ps.add(bat+".instance", "instance %q is also the tag of backend %s at %s: a tag names one process",
+			b.Instance, prev.url, prev.at)
 	}
 }
 
