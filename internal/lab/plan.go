@@ -356,7 +356,8 @@ func (p *plan) wire() error {
 		l.env = func() []string {
 			return append(p.baseEnv(l), "NINES_HTTP_ADDR="+l.addr(), "NINES_PUBLIC_URL="+public,
 				"NINES_CLUSTER="+l.Cluster, "NINES_REPLICA_URLS="+reps, "NINES_NATS_URL="+nats,
-				"NINES_KEK_FILE="+p.kekFile(), "NINES_TRUSTED_PROXIES=127.0.0.1")
+				"NINES_KEK_FILE="+p.kekFile(), "NINES_TRUSTED_PROXIES=127.0.0.1",
+				"NINES_INSTANCE_TAG="+l.Name)
 		}
 	}
 	for _, a := range p.ofKind(KindAdmin) {

@@ -149,6 +149,12 @@ func TestPlanEdgeTables(t *testing.T) {
 					if !strings.HasPrefix(x.Name, e.Name+".") || x.Zone != b.Zone || x.To != KindLogin {
 						t.Errorf("%s: backend %s is proxy %+v", e.Name, b.URL, x)
 					}
+					// The backend's instance tag is the tag its process mints with.
+					proc := p.comps[slices.IndexFunc(p.comps, func(c *component) bool { return c.Name == b.Instance })]
+					if b.Instance == "" || proc.Kind != KindLogin || proc.Zone != b.Zone || envOf(proc)["NINES_INSTANCE_TAG"] != b.Instance {
+						t.Errorf("%s: backend %s has instance %q, process env tag %q", e.Name, b.URL, b.Instance,
+							envOf(proc)["NINES_INSTANCE_TAG"])
+					}
 					backends++
 				}
 			}

@@ -54,7 +54,9 @@ func (p *plan) edgeTable(e *component) (*table.Table, error) {
 				if err != nil {
 					return nil, err
 				}
-				c.Backends = append(c.Backends, table.Backend{URL: "http://" + addr, Zone: l.Zone})
+				// The process's name is its instance tag (NINES_INSTANCE_TAG): the edge
+				// keeps a flow on the process whose tag its artifacts carry.
+				c.Backends = append(c.Backends, table.Backend{URL: "http://" + addr, Zone: l.Zone, Instance: l.Name})
 			}
 			r.Clusters = append(r.Clusters, c)
 		}
