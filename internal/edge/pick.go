@@ -126,12 +126,12 @@ func pick(rq *routeReq, st *opState, tried []*backend, now time.Time) (target, b
 }
 
 // leaveFailingRegion is a retry's first choice when the region of the attempt that
-// failed has no clean backend left (every cluster with a failure in the last
-// suspectFor): a clean backend of the next region of the order that has one. When a whole
-// region fails (its processes killed, its database gone), the cap on ejections keeps
-// one of its clusters "usable" until that cluster's probes fail — a second or two in
-// which every retry would otherwise land on another dead process of the same region.
-// Not for a retry pinned to its region (a keyed request that reached a backend).
+// failed is failing as a whole (regionFailing): a clean backend of another region of
+// the order. When a whole region fails (its processes killed, its database gone), the
+// cap on ejections keeps one of its clusters "usable" until that cluster's probes fail —
+// a second or two in which every retry would otherwise land on another dead process of
+// the same region. Not for a retry pinned to its region (a keyed request that reached a
+// backend).
 func leaveFailingRegion(rq *routeReq, order []*region, st *opState, tried []*backend, now time.Time, prefs []level) (target, bool) {
 	if len(tried) == 0 || rq.pinRegion != "" || len(order) < 2 {
 		return target{}, false
@@ -143,11 +143,8 @@ func leaveFailingRegion(rq *routeReq, order []*region, st *opState, tried []*bac
 			home = r
 		}
 	}
-	if home == nil {
+	if home == nil || !regionFailing(home, rq, st, now) {
 		return target{}, false
-	}
-	if _, ok := pickInRegion(home, rq, st, tried, now, levelClean); ok {
-		return target{}, false // the region has a clean backend: the usual preferences apply
 	}
 	for _, r := range order {
 		if r == home {
@@ -160,6 +157,30 @@ func leaveFailingRegion(rq *routeReq, order []*region, st *opState, tried []*bac
 		}
 	}
 	return target{}, false
+}
+
+// regionFailing reports a region failing as a whole for rq: at least two of its
+// clusters serve rq, at least one of them is ejected as a whole, and every other one has
+// had a failure in the last suspectFor. One failed attempt never makes a region
+// failing — the tried backend's own cluster is never clean right after it — nor does a
+// single-cluster region, nor scattered errors while no cluster is out: a retry leaves the
+// region only on the signs of a region-wide loss (its regional state — authorization
+// requests, codes, sessions — is not in the other region).
+func regionFailing(home *region, rq *routeReq, st *opState, now time.Time) bool {
+	clusters, out := 0, 0
+	for _, c := range home.clusters {
+		if !c.serves(rq.channel) || st.clusterDrained(c.region, c.name) {
+			continue
+		}
+		clusters++
+		switch {
+		case c.pool(rq.service).poolOut(now):
+			out++
+		case c.stats.clean(now):
+			return false
+		}
+	}
+	return clusters >= 2 && out >= 1
 }
 
 // pickInRegion chooses a cluster of r by weight among those with a backend for rq at

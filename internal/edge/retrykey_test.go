@@ -439,6 +439,7 @@ func TestPickRetryAvoidsTriedZone(t *testing.T) {
 		panicked           bool
 		pin                string   // rq.pinRegion: a keyed request that reached a backend there
 		failing            []string // clusters (by digit) with a recent failure, beside the tried ones'
+		out                []string // clusters (by digit) ejected as a whole
 		none               bool     // nothing may be picked
 	}{
 		{name: "first attempt ignores zones", method: "GET", path: "/t/acme/authorize", want: all},
@@ -466,12 +467,15 @@ func TestPickRetryAvoidsTriedZone(t *testing.T) {
 			tried: []string{"1b"}, pin: "west", drained: []string{"a", "b", "c"}, none: true},
 		{name: "a keyed retry after a connect failure may leave the region", method: "POST", path: "/t/acme/token",
 			tried: []string{"1b"}, drained: []string{"a", "b", "c"}, want: []string{"3b"}},
-		// A whole region failing: every cluster of west has a recent failure (none clean),
-		// though the cap keeps them usable — the retry leaves for east's clean backend.
-		{name: "a retry leaves a region without a clean cluster", method: "GET", path: "/t/acme/authorize",
-			tried: []string{"1b"}, failing: []string{"2"}, want: []string{"3b"}},
+		// A whole region failing: one cluster of west ejected, the other with a recent
+		// failure, kept usable by the cap — the retry leaves for east's clean backend.
+		{name: "a retry leaves a failing region", method: "GET", path: "/t/acme/authorize",
+			tried: []string{"2b"}, failing: []string{"2"}, out: []string{"1"}, want: []string{"3b"}},
 		{name: "a keyed retry stays, even in a failing region", method: "POST", path: "/t/acme/token",
-			tried: []string{"1b"}, failing: []string{"2"}, pin: "west", want: []string{"2a", "2c"}},
+			tried: []string{"2b"}, failing: []string{"2"}, out: []string{"1"}, pin: "west", want: []string{"2a", "2c"}},
+		// Scattered failures are not a failing region: no cluster is out.
+		{name: "a retry stays when no cluster is out", method: "GET", path: "/t/acme/authorize",
+			tried: []string{"1b"}, failing: []string{"2"}, want: []string{"2a", "2c"}},
 		{name: "admin first attempt", method: "POST", path: "/admin/v1/tenants", want: []string{"xa", "xb", "xc"}},
 		{name: "admin retry", method: "GET", path: "/admin/v1/tenants", tried: []string{"xb"}, want: []string{"xa", "xc"}},
 		{name: "admin retry, one other zone down", method: "GET", path: "/admin/v1/tenants", tried: []string{"xb"},
@@ -508,6 +512,9 @@ func TestPickRetryAvoidsTriedZone(t *testing.T) {
 			}
 			for _, c := range tt.failing {
 				rt.clusters["west/login-"+c].stats.lastFailure.Store(now.UnixNano())
+			}
+			for _, c := range tt.out {
+				rt.clusters["west/login-"+c].def.st.ejectedUntil.Store(now.Add(time.Minute).UnixNano())
 			}
 			var o Overrides
 			for _, z := range tt.drained {

@@ -342,7 +342,7 @@ func (p *Provider) verifyAccess(ctx context.Context, raw string, policy unchecke
 	}
 	revoked, err := p.grantRevoked(ctx, tc.T.ID, c.GrantID)
 	switch {
-	case err != nil && policy == honourUnchecked && errors.Is(err, kv.ErrUnavailable) && ctx.Err() == nil:
+	case err != nil && policy == honourUnchecked && errors.Is(err, kv.ErrUnavailable) && !errors.Is(err, kv.ErrFull) && ctx.Err() == nil:
 		// The KV cannot say whether the grant was revoked (a NATS outage: the
 		// in-memory fallback holds only the revocations this process wrote). The
 		// token's signature, issuer, audience and expiry are verified, so it is

@@ -80,6 +80,9 @@ type Manager struct {
 // New returns a Manager for cfg, with defaults for the zero fields.
 func New(cfg Config) *Manager {
 	m := &Manager{bucket: cfg.Bucket, secure: cfg.Secure, lifetime: cfg.Lifetime, tag: cfg.InstanceTag, now: cfg.Now}
+	if !affinity.ValidTag(m.tag) {
+		m.tag = "" // configuration validation refuses one; never mint IDs this package would reject
+	}
 	if m.lifetime <= 0 {
 		m.lifetime = DefaultLifetime
 	}
