@@ -22,19 +22,7 @@ import (
 // refresh and SSO work. The userinfo counter is on /metrics.
 func TestSignInInstanceTag(t *testing.T) {
 	const tag = "all-1"
-	cfg := testConfig(t, t.TempDir())
-	cfg.BootstrapAdminToken = config.Secret(signinAdminToken)
-	cfg.LogLevel = "info"
-	cfg.InstanceTag = tag
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	r := start(t, Options{Config: cfg})
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("server log:\n%s", r.log.String())
-		}
-	})
+	r := startSignin(t, func(c *config.Config) { c.InstanceTag = tag })
 	rp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, "the test's browser should have stopped at this redirect", http.StatusTeapot)
 	}))

@@ -24,19 +24,7 @@ import (
 // a second redemption.
 func TestTokenExchangeReplayed(t *testing.T) {
 	// The test plays the edge from loopback: trusted, as the edges are in production.
-	cfg := testConfig(t, t.TempDir())
-	cfg.BootstrapAdminToken = config.Secret(signinAdminToken)
-	cfg.LogLevel = "info"
-	cfg.TrustedProxies = []string{"127.0.0.1"}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	r := start(t, Options{Config: cfg})
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("server log:\n%s", r.log.String())
-		}
-	})
+	r := startSignin(t, func(c *config.Config) { c.TrustedProxies = []string{"127.0.0.1"} })
 	rp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, "the test's browser should have stopped at this redirect", http.StatusTeapot)
 	}))

@@ -55,11 +55,19 @@ const signinAdminToken = "signin-test-admin-token-0123456789abcdef"
 
 // startSignin starts the whole app on the embedded default, as `nines serve` runs it,
 // and prints its log when the test fails.
-func startSignin(t *testing.T) *running {
+func startSignin(t *testing.T, settings ...func(*config.Config)) *running {
 	t.Helper()
 	cfg := testConfig(t, t.TempDir())
 	cfg.BootstrapAdminToken = config.Secret(signinAdminToken)
 	cfg.LogLevel = "info"
+	if len(settings) > 0 {
+		for _, set := range settings {
+			set(&cfg)
+		}
+		if err := cfg.Validate(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	r := start(t, Options{Config: cfg})
 	t.Cleanup(func() {
 		if t.Failed() {

@@ -77,6 +77,34 @@ func startCluster(t *testing.T) []*natsd.Server {
 	return servers
 }
 
+// openR3 connects a client that knows every member, as the login and worker roles are
+// configured, and opens the login tier's buckets at R3 (retried while the cluster forms).
+// The connection closes with the test.
+func openR3(t *testing.T, servers []*natsd.Server) (*nats.Conn, jetstream.JetStream, kv.Buckets) {
+	t.Helper()
+	var urls []string
+	for _, s := range servers {
+		urls = append(urls, s.ClientURL())
+	}
+	nc, err := nats.Connect(strings.Join(urls, ","), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buckets kv.Buckets
+	waitFor(t, "kv.Open with 3 replicas", 100, func() (bool, string) {
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		defer cancel()
+		buckets, err = kv.Open(ctx, js, kv.Options{Replicas: 3})
+		return err == nil, fmt.Sprint(err)
+	})
+	return nc, js, buckets
+}
+
 // waitFor polls cond every 100ms, at most n times.
 func waitFor(t *testing.T, what string, n int, cond func() (bool, string)) {
 	t.Helper()
@@ -120,27 +148,7 @@ func TestClusterR3(t *testing.T) {
 		return len(leaders) == 1, strings.Join(states, " ")
 	})
 
-	// A client that knows every member, as the login and worker roles are configured.
-	var urls []string
-	for _, s := range servers {
-		urls = append(urls, s.ClientURL())
-	}
-	nc, err := nats.Connect(strings.Join(urls, ","), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buckets kv.Buckets
-	waitFor(t, "kv.Open with 3 replicas", 100, func() (bool, string) {
-		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-		defer cancel()
-		buckets, err = kv.Open(ctx, js, kv.Options{Replicas: 3})
-		return err == nil, fmt.Sprint(err)
-	})
+	nc, js, buckets := openR3(t, servers)
 	info, err := js.Stream(t.Context(), "KV_"+kv.DefaultPrefix+"_"+kv.SessionsSuffix)
 	if err != nil {
 		t.Fatal(err)
@@ -248,26 +256,7 @@ func TestRouteURLs(t *testing.T) {
 // member still running.
 func TestClusterLameDuck(t *testing.T) {
 	servers := startCluster(t)
-	var urls []string
-	for _, s := range servers {
-		urls = append(urls, s.ClientURL())
-	}
-	nc, err := nats.Connect(strings.Join(urls, ","), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buckets kv.Buckets
-	waitFor(t, "kv.Open with 3 replicas", 100, func() (bool, string) {
-		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-		defer cancel()
-		buckets, err = kv.Open(ctx, js, kv.Options{Replicas: 3})
-		return err == nil, fmt.Sprint(err)
-	})
+	_, js, buckets := openR3(t, servers)
 	stream := "KV_" + kv.DefaultPrefix + "_" + kv.CodesSuffix
 	leader := func() string {
 		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
@@ -289,7 +278,21 @@ func TestClusterLameDuck(t *testing.T) {
 	if victim == nil {
 		t.Fatalf("stream leader %q is not a member", was)
 	}
+	// A client of the victim alone is told of the lame-duck mode (a plain Shutdown
+	// just drops it): that notice is what moves clients before the member goes.
+	notified := make(chan struct{}, 1)
+	vc, err := nats.Connect(victim.ClientURL(), nats.MaxReconnects(0),
+		nats.LameDuckModeHandler(func(*nats.Conn) { notified <- struct{}{} }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vc.Close()
 	victim.LameDuckShutdown()
+	select {
+	case <-notified:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the victim's client was not told of the lame-duck mode")
+	}
 	if c, err := net.DialTimeout("tcp", strings.TrimPrefix(victim.ClientURL(), "nats://"), time.Second); err == nil {
 		c.Close()
 		t.Fatal("the member still accepts clients after LameDuckShutdown")
